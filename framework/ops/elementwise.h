@@ -1,0 +1,16 @@
+// Differentiable pointwise arithmetic: a + b, a - b, a * b (same shapes), alpha * x, and the
+// bias add x[..., c] + bias[c]. The binary family also runs on CUDA (f32).
+#pragma once
+
+#include "framework/core/tensor.h"
+
+namespace attn {
+
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor scale(const Tensor& x, double alpha);
+// x [..., c] + bias [c]
+Tensor add_bias(const Tensor& x, const Tensor& bias);
+
+}  // namespace attn

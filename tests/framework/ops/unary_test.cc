@@ -1,0 +1,74 @@
+// GELU (erf, tanh), SiLU, sigmoid, tanh, exp, log: gradient checks incl. large |x|, values.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "framework/autograd/tape.h"
+#include "framework/ops/elementwise.h"
+#include "framework/ops/reduce.h"
+#include "framework/ops/unary.h"
+#include "tests/support/gradcheck.h"
+#include "tests/support/random.h"
+
+namespace attn {
+namespace {
+
+using test::gradcheck;
+using test::random_normal;
+
+// Inputs spanning the interesting range, including saturated tails.
+Tensor spread() {
+  return Tensor::from_vector<double>({9}, {-12, -3.5, -1, -0.25, 0, 0.3, 1.2, 4, 15})
+      .set_requires_grad();
+}
+
+TEST(Gradcheck, GeluErf) {
+  EXPECT_TRUE(gradcheck([](auto& x) { return gelu(x[0], GeluApprox::kErf); }, {spread()}));
+}
+TEST(Gradcheck, GeluTanh) {
+  EXPECT_TRUE(gradcheck([](auto& x) { return gelu(x[0], GeluApprox::kTanh); }, {spread()}));
+}
+TEST(Gradcheck, Silu) {
+  EXPECT_TRUE(gradcheck([](auto& x) { return silu(x[0]); }, {spread()}));
+}
+TEST(Gradcheck, Sigmoid) {
+  EXPECT_TRUE(gradcheck([](auto& x) { return sigmoid(x[0]); }, {spread()}));
+}
+TEST(Gradcheck, Tanh) {
+  EXPECT_TRUE(gradcheck([](auto& x) { return tanh(x[0]); }, {spread()}));
+}
+TEST(Gradcheck, Exp) {
+  EXPECT_TRUE(gradcheck([](auto& x) { return exp(x[0]); }, {random_normal({2, 3}, 1)}));
+}
+TEST(Gradcheck, Log) {
+  EXPECT_TRUE(
+      gradcheck([](auto& x) { return log(x[0]); }, {test::random_uniform({2, 3}, 2, 0.1, 3.0)}));
+}
+
+TEST(Unary, ValuesAndNoOverflow) {
+  Tensor x = Tensor::from_vector<double>({4}, {-1000, -1, 0, 1000});
+  std::vector<double> s = sigmoid(x).to_vector<double>();
+  EXPECT_EQ(s[0], 0.0);
+  EXPECT_NEAR(s[1], 1 / (1 + std::exp(1.0)), 1e-15);
+  EXPECT_EQ(s[2], 0.5);
+  EXPECT_EQ(s[3], 1.0);
+  std::vector<double> g = gelu(x).to_vector<double>();
+  EXPECT_EQ(g[0], -0.0);
+  EXPECT_NEAR(g[1], -0.15865525393145707, 1e-15);
+  EXPECT_EQ(g[3], 1000.0);
+  std::vector<double> si = silu(x).to_vector<double>();
+  EXPECT_TRUE(std::isfinite(si[0]));
+}
+
+TEST(Determinism, Unary) {
+  test::expect_same_bits_for_1_and_2_threads([] {
+    Tensor x = random_normal({70000}, 3, DType::kF32);
+    Tensor y = tanh(silu(gelu(x, GeluApprox::kTanh)));
+    Tensor z = sigmoid(gelu(x));
+    backward(add(sum(y), sum(z)));
+    return std::vector<Tensor>{y, z, x.grad()};
+  });
+}
+
+}  // namespace
+}  // namespace attn

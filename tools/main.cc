@@ -1,0 +1,38 @@
+// attnlab: the command-line entry point. Each subcommand lives in its own file (command.h);
+// errors are reported here once, with a non-zero exit code (2 for bad input, 1 otherwise).
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "framework/core/error.h"
+#include "tools/command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"attnlab: a C++ training framework for attention research"};
+  app.set_version_flag("--version", "attnlab 0.1.0");
+  app.require_subcommand(1);
+  std::vector<std::pair<CLI::App*, attn::cli::Run>> commands;
+  auto add = [&](attn::cli::Run (*make)(CLI::App&)) {
+    size_t before = app.get_subcommands({}).size();
+    attn::cli::Run run = make(app);
+    commands.emplace_back(app.get_subcommands({})[before], std::move(run));
+  };
+  add(attn::cli::add_smoke_command);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);  // CLI11 prints usage errors and --help; usage errors exit non-zero
+  }
+  try {
+    for (auto& [cmd, run] : commands)
+      if (cmd->parsed()) return run();
+  } catch (const attn::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
