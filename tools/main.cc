@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);  // CLI11 prints usage errors and --help; usage errors exit non-zero
+    // CLI11 prints --help (exit 0) and usage errors; every usage error exits 2, like bad input.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   try {
     for (auto& [cmd, run] : commands)

@@ -12,10 +12,12 @@ namespace {
 constexpr int64_t kBlock = 4096;
 constexpr int64_t kColumnBlock = 256;
 
+// The simd lanes fix a summation order at compile time; the thread count never changes it.
 template <typename T>
-T serial_sum(const T* x, int64_t n, int64_t stride) {
+T serial_sum(const T* x, int64_t n) {
   T acc = 0;
-  for (int64_t r = 0; r < n; ++r) acc += x[r * stride];
+#pragma omp simd reduction(+ : acc)
+  for (int64_t r = 0; r < n; ++r) acc += x[r];
   return acc;
 }
 }  // namespace
@@ -29,14 +31,14 @@ void sum_axis(T* out, const T* x, int64_t outer, int64_t n, int64_t inner, T alp
     std::vector<T> partial(blocks);
     parallel_chunks(blocks, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b)
-        partial[b] = serial_sum(x + b * kBlock, std::min(kBlock, n - b * kBlock), int64_t{1});
+        partial[b] = serial_sum(x + b * kBlock, std::min(kBlock, n - b * kBlock));
     });
-    put(out, serial_sum(partial.data(), blocks, int64_t{1}));
+    put(out, serial_sum(partial.data(), blocks));
     return;
   }
   if (inner == 1) {  // one contiguous row per output
     parallel_chunks(outer, rows_per_chunk(n), [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o) put(out + o, serial_sum(x + o * n, n, int64_t{1}));
+      for (int64_t o = o0; o < o1; ++o) put(out + o, serial_sum(x + o * n, n));
     });
     return;
   }
@@ -63,11 +65,22 @@ template <typename T>
 void broadcast_axis_accumulate(T* dx, const T* dout, int64_t outer, int64_t n, int64_t inner,
                                T alpha) {
   parallel_chunks(outer * n, rows_per_chunk(inner), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* src = dout + (r / n) * inner;
-      T* dst = dx + r * inner;
+    // Walk the chunk one outer slice at a time so no division happens per element.
+    for (int64_t r = r0; r < r1;) {
+      const int64_t o = r / n, end = std::min(r1, (o + 1) * n);
+      const T* src = dout + o * inner;
+      if (inner == 1) {
+        const T v = alpha * src[0];
 #pragma omp simd
-      for (int64_t i = 0; i < inner; ++i) dst[i] += alpha * src[i];
+        for (int64_t i = r; i < end; ++i) dx[i] += v;
+      } else {
+        for (int64_t i = r; i < end; ++i) {
+          T* dst = dx + i * inner;
+#pragma omp simd
+          for (int64_t c = 0; c < inner; ++c) dst[c] += alpha * src[c];
+        }
+      }
+      r = end;
     }
   });
 }

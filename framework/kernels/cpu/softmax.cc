@@ -14,6 +14,7 @@ void softmax_forward(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
       const T* xr = x + r * cols;
       T* yr = y + r * cols;
       T m = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : m)
       for (int64_t c = 0; c < cols; ++c) m = std::max(m, xr[c]);
       T sum = 0;
       for (int64_t c = 0; c < cols; ++c) {
@@ -40,9 +41,11 @@ void softmax_backward(T* dx, const T* dy, const T* y, int64_t rows, int64_t cols
       T* dxr = dx + r * cols;
       T s = 0;
       if (log) {
+#pragma omp simd reduction(+ : s)
         for (int64_t c = 0; c < cols; ++c) s += dyr[c];
         for (int64_t c = 0; c < cols; ++c) dxr[c] += dyr[c] - std::exp(yr[c]) * s;
       } else {
+#pragma omp simd reduction(+ : s)
         for (int64_t c = 0; c < cols; ++c) s += dyr[c] * yr[c];
         for (int64_t c = 0; c < cols; ++c) dxr[c] += yr[c] * (dyr[c] - s);
       }
