@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     attn::cli::Run run = make(app);
     commands.emplace_back(app.get_subcommands({})[before], std::move(run));
   };
+  add(attn::cli::add_recipe_command);
   add(attn::cli::add_smoke_command);
 
   try {

@@ -29,6 +29,19 @@ void parallel_chunks(int64_t n, int64_t grain, F&& f) {
   for (int64_t c = 0; c < chunks; ++c) f(c * grain, std::min(n, (c + 1) * grain));
 }
 
+// Runs f(i) for i in [0, n) as independent tasks of uneven cost, scheduled dynamically. Only for
+// tasks that write disjoint outputs: the schedule then cannot change any result.
+template <typename F>
+void parallel_tasks(int64_t n, F&& f) {
+  if (n <= 0) return;
+  if (n == 1 || omp_in_parallel() || omp_get_max_threads() == 1) {
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < n; ++i) f(i);
+}
+
 // Grain for row-wise kernels: about `target` elements of work per chunk.
 inline int64_t rows_per_chunk(int64_t cols, int64_t target = 16384) {
   return std::max<int64_t>(1, target / std::max<int64_t>(cols, 1));

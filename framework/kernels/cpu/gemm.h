@@ -11,6 +11,12 @@ template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           const T* b, T beta, T* c);
 
+// As gemm, with explicit leading dimensions (row strides) so strided views such as one head of a
+// [tokens, heads, dim] array are multiplied in place.
+template <typename T>
+void gemm_strided(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                  int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
+
 // `batch` independent products; a stride of 0 reuses one matrix for every batch entry.
 // Small products run one per thread; large ones use BLAS's own threading, one after another.
 template <typename T>

@@ -1,0 +1,358 @@
+// Recipe validation: one reflective walk checks the ranges declared in recipe.proto (options.proto
+// annotations), then the rules that tie several fields together.
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <set>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "framework/config/options.pb.h"
+#include "framework/config/recipe_internal.h"
+#include "framework/config/recipe_loader.h"
+#include "framework/core/error.h"
+
+namespace attn::config::detail {
+
+namespace pb = google::protobuf;
+namespace cfg = attnlab::config;
+
+namespace {
+
+std::string number(double v) {
+  return fmt::format("{}", v);
+}
+
+// "must be in (0, 10]", "must be >= 1", or "" when the field declares no bounds.
+std::string bounds_text(const pb::FieldOptions& o) {
+  const bool lo = o.HasExtension(cfg::min), hi = o.HasExtension(cfg::max);
+  const bool lo_open = o.GetExtension(cfg::min_exclusive);
+  const bool hi_open = o.GetExtension(cfg::max_exclusive);
+  if (lo && hi)
+    return fmt::format("must be in {}{}, {}{}", lo_open ? '(' : '[',
+                       number(o.GetExtension(cfg::min)), number(o.GetExtension(cfg::max)),
+                       hi_open ? ')' : ']');
+  if (lo)
+    return fmt::format("must be {} {}", lo_open ? ">" : ">=", number(o.GetExtension(cfg::min)));
+  if (hi)
+    return fmt::format("must be {} {}", hi_open ? "<" : "<=", number(o.GetExtension(cfg::max)));
+  return "";
+}
+
+bool in_bounds(const pb::FieldOptions& o, double v) {
+  if (o.HasExtension(cfg::min)) {
+    const double lo = o.GetExtension(cfg::min);
+    if (o.GetExtension(cfg::min_exclusive) ? !(v > lo) : !(v >= lo)) return false;
+  }
+  if (o.HasExtension(cfg::max)) {
+    const double hi = o.GetExtension(cfg::max);
+    if (o.GetExtension(cfg::max_exclusive) ? !(v < hi) : !(v <= hi)) return false;
+  }
+  return true;
+}
+
+// Strict UTF-8 (no overlongs, surrogates or values past U+10FFFF): proto3 strings must be, and
+// the serialization behind recipe_hash complains otherwise.
+bool valid_utf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const int n = c < 0x80           ? 0
+                  : (c >> 5) == 0x6  ? 1
+                  : (c >> 4) == 0xe  ? 2
+                  : (c >> 3) == 0x1e ? 3
+                                     : -1;
+    if (n < 0 || s.size() - i <= static_cast<size_t>(n)) return false;
+    uint32_t cp = n == 0 ? c : c & (0x3f >> n);
+    for (int k = 1; k <= n; ++k) {
+      const auto t = static_cast<unsigned char>(s[i + k]);
+      if ((t & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (t & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+class RangeWalker {
+ public:
+  explicit RangeWalker(const Origins& origins) : origins_(origins) {}
+
+  void walk(const pb::Message& m) {
+    const pb::Descriptor* d = m.GetDescriptor();
+    const pb::Reflection* r = m.GetReflection();
+    for (int i = 0; i < d->field_count(); ++i) {
+      const pb::FieldDescriptor* f = d->field(i);
+      const bool is_message = f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE;
+      if (!f->is_repeated()) {
+        // Unset sub-messages are walked too (as their default instance): their enums would
+        // otherwise slip through as UNSPECIFIED.
+        path_.push_back({f, -1});
+        is_message ? walk(r->GetMessage(m, f)) : check(m, f, -1);
+        path_.pop_back();
+        continue;
+      }
+      for (int j = 0; j < r->FieldSize(m, f); ++j) {
+        path_.push_back({f, j});
+        is_message ? walk(r->GetRepeatedMessage(m, f, j)) : check(m, f, j);
+        path_.pop_back();
+      }
+    }
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const { fail_fields(origins_, {path_}, what); }
+
+  void check(const pb::Message& m, const pb::FieldDescriptor* f, int j) {
+    const pb::Reflection* r = m.GetReflection();
+    const pb::FieldOptions& o = f->options();
+    const bool rep = j >= 0;
+    double v = 0;
+    std::string shown;
+    switch (f->cpp_type()) {
+      case pb::FieldDescriptor::CPPTYPE_INT32: {
+        const int32_t x = rep ? r->GetRepeatedInt32(m, f, j) : r->GetInt32(m, f);
+        v = x, shown = fmt::format("{}", x);
+        break;
+      }
+      case pb::FieldDescriptor::CPPTYPE_INT64: {
+        const int64_t x = rep ? r->GetRepeatedInt64(m, f, j) : r->GetInt64(m, f);
+        v = static_cast<double>(x), shown = fmt::format("{}", x);
+        break;
+      }
+      case pb::FieldDescriptor::CPPTYPE_UINT32: {
+        const uint32_t x = rep ? r->GetRepeatedUInt32(m, f, j) : r->GetUInt32(m, f);
+        v = x, shown = fmt::format("{}", x);
+        break;
+      }
+      case pb::FieldDescriptor::CPPTYPE_UINT64: {
+        const uint64_t x = rep ? r->GetRepeatedUInt64(m, f, j) : r->GetUInt64(m, f);
+        v = static_cast<double>(x), shown = fmt::format("{}", x);
+        break;
+      }
+      case pb::FieldDescriptor::CPPTYPE_DOUBLE:
+      case pb::FieldDescriptor::CPPTYPE_FLOAT:
+        if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_DOUBLE) {
+          v = rep ? r->GetRepeatedDouble(m, f, j) : r->GetDouble(m, f);
+        } else {
+          v = rep ? r->GetRepeatedFloat(m, f, j) : r->GetFloat(m, f);
+        }
+        shown = number(v);
+        if (!std::isfinite(v)) fail(fmt::format("must be a finite number, got {}", shown));
+        break;
+      case pb::FieldDescriptor::CPPTYPE_ENUM: {
+        const int x = rep ? r->GetRepeatedEnumValue(m, f, j) : r->GetEnumValue(m, f);
+        const pb::EnumDescriptor* e = f->enum_type();
+        if (e->FindValueByNumber(x) == nullptr)
+          fail(fmt::format("unknown value {} (one of {})", x, enum_names(e)));
+        if (x == 0 && !o.GetExtension(cfg::allow_unspecified))
+          fail(fmt::format("must be set (one of {}), got {}", enum_names(e),
+                           e->FindValueByNumber(0)->name()));
+        return;
+      }
+      case pb::FieldDescriptor::CPPTYPE_STRING: {
+        const std::string& s = rep ? r->GetRepeatedStringReference(m, f, j, &scratch_)
+                                   : r->GetStringReference(m, f, &scratch_);
+        if (o.GetExtension(cfg::nonempty) && s.empty()) fail("must not be empty");
+        if (!valid_utf8(s)) fail("must be valid UTF-8 text");
+        return;
+      }
+      case pb::FieldDescriptor::CPPTYPE_BOOL:
+      case pb::FieldDescriptor::CPPTYPE_MESSAGE:
+        return;
+    }
+    if (!in_bounds(o, v)) fail(fmt::format("{}, got {}", bounds_text(o), shown));
+  }
+
+  const Origins& origins_;
+  FieldPath path_;
+  std::string scratch_;
+};
+
+// Cross-field rules. Each names its fields as dotted paths; the first is the one the message is
+// about, and the error points at whichever of them the user wrote.
+class Rules {
+ public:
+  Rules(const cfg::Recipe& r, const Origins& origins) : r_(r), origins_(origins) {}
+
+  void require(bool ok, std::initializer_list<std::string> fields, const std::string& what) {
+    if (ok) return;
+    std::vector<FieldPath> paths;
+    for (const std::string& f : fields) paths.push_back(resolve(f));
+    fail_fields(origins_, paths, what);
+  }
+
+  void check_all() {
+    check_name();
+    check_model();
+    check_attention();
+    check_data();
+    check_training();
+    check_layer_lists("losses.adl.layers", r_.losses().adl().layers());
+    check_layer_lists("losses.aem.layers", r_.losses().aem().layers());
+  }
+
+ private:
+  // "a.b[2].c" -> FieldPath; the names are this file's own, so a typo is a bug here.
+  static FieldPath resolve(const std::string& dotted) {
+    FieldPath path;
+    const pb::Descriptor* type = cfg::Recipe::descriptor();
+    size_t b = 0;
+    while (b <= dotted.size()) {
+      size_t e = std::min(dotted.find('.', b), dotted.size());
+      std::string name = dotted.substr(b, e - b);
+      int index = -1;
+      if (const size_t br = name.find('['); br != std::string::npos) {
+        index = std::stoi(name.substr(br + 1));
+        name.resize(br);
+      }
+      const pb::FieldDescriptor* f = type ? type->FindFieldByName(name) : nullptr;
+      if (f == nullptr) ATTN_FAIL(kInternal, "recipe rule names unknown field '{}'", dotted);
+      path.push_back({f, index});
+      type = f->message_type();
+      b = e + 1;
+    }
+    return path;
+  }
+
+  void check_name() {
+    const std::string& n = r_.name();
+    bool ok = n != "." && n != "..";
+    for (unsigned char c : n) ok = ok && (std::isalnum(c) || c == '.' || c == '_' || c == '-');
+    require(ok, {"name"},
+            fmt::format("'{}' names the run directory: use letters, digits, '.', '_', '-'", n));
+  }
+
+  void check_model() {
+    const cfg::Model& m = r_.model();
+    require(m.width() % m.heads() == 0, {"model.heads", "model.width"},
+            fmt::format("{} does not divide model.width {}", m.heads(), m.width()));
+    require(m.kv_heads() == 0 || m.heads() % m.kv_heads() == 0, {"model.kv_heads", "model.heads"},
+            fmt::format("{} does not divide model.heads {}", m.kv_heads(), m.heads()));
+    require(m.positional() != cfg::Model::ROPE || head_dim(m) % 2 == 0,
+            {"model.positional", "model.width", "model.heads"},
+            fmt::format("ROPE needs an even head_dim, got model.width / model.heads = {}",
+                        head_dim(m)));
+    const double hidden = m.mlp_ratio() * m.width();
+    require(
+        hidden >= 1 && std::abs(hidden - std::round(hidden)) < 1e-9,
+        {"model.mlp_ratio", "model.width"},
+        fmt::format("mlp_ratio * width = {} must be a whole number of at least 1", number(hidden)));
+  }
+
+  void check_attention() {
+    const cfg::Model& m = r_.model();
+    const cfg::Attention& a = r_.attention();
+    switch (a.kind()) {
+      case cfg::Attention::DIFFERENTIAL:
+        require(m.heads() % 2 == 0, {"model.heads", "attention.kind"},
+                fmt::format("DIFFERENTIAL pairs query/key maps: needs an even number, got {}",
+                            m.heads()));
+        require(kv_heads(m) % 2 == 0, {"model.kv_heads", "attention.kind"},
+                fmt::format("DIFFERENTIAL pairs key/value heads: needs an even number, got {}",
+                            kv_heads(m)));
+        break;
+      case cfg::Attention::GROUPED_DIFFERENTIAL: {
+        const int groups = a.grouped_differential().group_ratio() + 1;
+        require(m.heads() % groups == 0,
+                {"model.heads", "attention.grouped_differential.group_ratio", "attention.kind"},
+                fmt::format("{} query/key maps do not split {}:1 into signal and noise maps "
+                            "(needs a multiple of {})",
+                            m.heads(), groups - 1, groups));
+        require(kv_heads(m) == m.heads(), {"model.kv_heads", "attention.kind"},
+                "GROUPED_DIFFERENTIAL shares noise maps itself: set kv_heads 0 (no GQA)");
+        break;
+      }
+      case cfg::Attention::MOH: {
+        const cfg::Moh& h = a.moh();
+        require(
+            h.shared_heads() < m.heads(), {"attention.moh.shared_heads", "model.heads"},
+            fmt::format("{} leaves no routed head of model.heads {}", h.shared_heads(), m.heads()));
+        const int routed = m.heads() - h.shared_heads();
+        require(h.top_k() <= routed, {"attention.moh.top_k", "attention.moh.shared_heads"},
+                fmt::format("{} exceeds the {} routed heads (model.heads - shared_heads)",
+                            h.top_k(), routed));
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  void check_data() {
+    const cfg::Data& d = r_.data();
+    switch (d.corpus()) {
+      case cfg::Data::BROWN:
+        require(!d.dir().empty(), {"data.dir", "data.corpus"}, "must be set for corpus BROWN");
+        break;
+      case cfg::Data::SHARDS:
+        require(d.train_size() > 0, {"data.train", "data.corpus"},
+                "corpus SHARDS needs at least one training shard");
+        require(d.val_size() > 0, {"data.val", "data.corpus"},
+                "corpus SHARDS needs at least one validation shard");
+        break;
+      default:
+        break;
+    }
+    const int symbols = d.tokenizer() == cfg::Data::BPE ? d.bpe_vocab_size() : 256;
+    require(
+        r_.model().vocab_size() >= symbols,
+        {"model.vocab_size", "data.tokenizer", "data.bpe_vocab_size"},
+        fmt::format("{} is smaller than the {} symbols of tokenizer {}", r_.model().vocab_size(),
+                    symbols, cfg::Data::Tokenizer_Name(d.tokenizer())));
+    require(d.batch_size() % r_.train().micro_batches() == 0,
+            {"train.micro_batches", "data.batch_size"},
+            fmt::format("{} does not divide data.batch_size {}", r_.train().micro_batches(),
+                        d.batch_size()));
+    require(r_.parallel().mode() != cfg::Parallel::CAD || d.pack_documents(),
+            {"parallel.mode", "data.pack_documents"},
+            "CAD balances packed documents: needs data.pack_documents true");
+  }
+
+  void check_training() {
+    const cfg::Train& t = r_.train();
+    require(r_.optim().warmup_steps() <= t.steps(), {"optim.warmup_steps", "train.steps"},
+            fmt::format("{} exceeds train.steps {}", r_.optim().warmup_steps(), t.steps()));
+    const std::pair<std::string, cfg::DType> dtypes[] = {{"model.dtype", r_.model().dtype()},
+                                                         {"train.dtype", t.dtype()}};
+    for (const auto& [field, dtype] : dtypes) {
+      require(dtype != cfg::BF16 || t.device() == cfg::CUDA, {field, "train.device"},
+              "BF16 is GPU storage only: needs train.device CUDA");
+    }
+    require(!r_.parallel().zero1() || r_.parallel().mode() != cfg::Parallel::NONE,
+            {"parallel.zero1", "parallel.mode"},
+            "shards over ranks: needs parallel.mode DATA_PARALLEL or CAD");
+    if (r_.procedure().kind() == cfg::Procedure::FOCUS_SFT) {
+      const cfg::FocusSft& f = r_.procedure().focus_sft();
+      require(f.lora_rank() <= r_.model().width(), {"procedure.focus_sft.lora_rank", "model.width"},
+              fmt::format("{} exceeds model.width {}", f.lora_rank(), r_.model().width()));
+    }
+  }
+
+  void check_layer_lists(const std::string& field, const pb::RepeatedField<int32_t>& layers) {
+    std::set<int> seen;
+    for (int i = 0; i < layers.size(); ++i) {
+      const std::string at = fmt::format("{}[{}]", field, i);
+      require(
+          layers[i] < r_.model().layers(), {at, "model.layers"},
+          fmt::format("layer {} does not exist (model.layers {})", layers[i], r_.model().layers()));
+      require(seen.insert(layers[i]).second, {at}, fmt::format("layer {} listed twice", layers[i]));
+    }
+  }
+
+  const cfg::Recipe& r_;
+  const Origins& origins_;
+};
+
+}  // namespace
+
+void validate_recipe(const cfg::Recipe& recipe, const Origins& origins) {
+  RangeWalker(origins).walk(recipe);
+  Rules(recipe, origins).check_all();
+}
+
+}  // namespace attn::config::detail
