@@ -1,0 +1,201 @@
+#include "layers/attention/core_attention.h"
+
+#include <cmath>
+#include <vector>
+
+#include "framework/autograd/tape.h"
+#include "framework/ops/dispatch.h"
+#include "layers/attention/attention_kernel.h"
+
+namespace attn {
+
+namespace {
+
+// Every mask becomes, per query token, the interval [lo, hi] of visible keys relative to its
+// document's first key, plus (segment masks) a validity flag per key.
+struct RowIntervals {
+  Tensor lo, hi;               // i32 [tokens_q]
+  std::vector<uint8_t> valid;  // [tokens_k]; empty when every key is valid
+};
+
+std::vector<int32_t> checked_cu_seqlens(const Tensor& cu, int64_t tokens, const char* name) {
+  ATTN_CHECK(cu.dtype() == DType::kI32 && cu.ndim() == 1 && cu.size(0) >= 2,
+             "core_attention: {} must be i32 [docs + 1], got {}", name, cu.str());
+  std::vector<int32_t> v = cu.to_vector<int32_t>();
+  if (v.front() != 0 || v.back() != tokens)
+    ATTN_FAIL(kInput, "core_attention: {} must start at 0 and end at {} tokens, got {} .. {}", name,
+              tokens, v.front(), v.back());
+  for (size_t i = 1; i < v.size(); ++i)
+    if (v[i] < v[i - 1])
+      ATTN_FAIL(kInput, "core_attention: {} decreases at index {} ({} after {})", name, i, v[i],
+                v[i - 1]);
+  return v;
+}
+
+RowIntervals row_intervals(const AttentionMask& mask, const std::vector<int32_t>& cu_q,
+                           const std::vector<int32_t>& cu_k) {
+  const int64_t docs = static_cast<int64_t>(cu_q.size()) - 1, tq = cu_q.back();
+  ATTN_CHECK(mask.window >= 0, "core_attention: window must be >= 0, got {}", mask.window);
+  std::vector<int32_t> lo(tq, 0), hi(tq, -1);
+  std::vector<uint8_t> valid;
+  std::vector<int32_t> seg, kinds;
+  if (mask.kind == MaskKind::kSegment) {
+    ATTN_CHECK(mask.segment_ids.defined() && mask.segment_ids.dtype() == DType::kI32 &&
+                   mask.segment_ids.numel() == tq,
+               "core_attention: segment mask needs i32 segment_ids [{}]", tq);
+    ATTN_CHECK(mask.segment_kinds.defined() && mask.segment_kinds.dtype() == DType::kI32,
+               "core_attention: segment mask needs i32 segment_kinds [runs]");
+    seg = mask.segment_ids.to_vector<int32_t>();
+    kinds = mask.segment_kinds.to_vector<int32_t>();
+    valid.assign(tq, 1);
+  }
+  for (int64_t b = 0; b < docs; ++b) {
+    const int64_t q0 = cu_q[b], qlen = cu_q[b + 1] - q0, klen = cu_k[b + 1] - cu_k[b];
+    const int64_t offset = klen - qlen;  // bottom-right alignment of the queries
+    if (mask.kind == MaskKind::kCausal && offset < 0)
+      ATTN_FAIL(kInput,
+                "core_attention: document {} has {} queries but only {} keys (causal "
+                "needs q_len <= kv_len)",
+                b, qlen, klen);
+    if (mask.kind == MaskKind::kSegment && offset != 0)
+      ATTN_FAIL(kInput,
+                "core_attention: segment masks need q_len == kv_len, document {} has {} "
+                "and {}",
+                b, qlen, klen);
+    int64_t run_end = -1;  // last position of the current run, found scanning backwards
+    for (int64_t i = qlen - 1; i >= 0; --i) {
+      const int64_t t = q0 + i;
+      int64_t h = klen - 1;
+      if (mask.kind == MaskKind::kCausal) h = i + offset;
+      if (mask.kind == MaskKind::kSegment) {
+        const int32_t run = seg[t];
+        if (run < 0 || run >= static_cast<int64_t>(kinds.size()))
+          ATTN_FAIL(kInput, "core_attention: segment id {} at token {} is outside [0, {})", run, t,
+                    kinds.size());
+        if (i + 1 < qlen && seg[t + 1] < run)
+          ATTN_FAIL(kInput, "core_attention: segment ids decrease at token {} ({} after {})", t + 1,
+                    seg[t + 1], run);
+        if (i + 1 == qlen || seg[t + 1] != run) run_end = i;
+        const int32_t kind = kinds[run];
+        if (kind < 0 || kind > static_cast<int32_t>(SegmentKind::kPadding))
+          ATTN_FAIL(kInput,
+                    "core_attention: segment kind {} of run {} is not context (0), "
+                    "response (1) or padding (2)",
+                    kind, run);
+        const auto k = static_cast<SegmentKind>(kind);
+        valid[t] = k != SegmentKind::kPadding;
+        h = k == SegmentKind::kPadding ? -1 : k == SegmentKind::kContext ? run_end : i;
+      }
+      hi[t] = static_cast<int32_t>(h);
+      lo[t] = mask.window > 0 ? static_cast<int32_t>(std::max<int64_t>(0, h - mask.window + 1)) : 0;
+    }
+  }
+  RowIntervals r;
+  r.lo = Tensor::from_vector<int32_t>({tq}, lo);
+  r.hi = Tensor::from_vector<int32_t>({tq}, hi);
+  r.valid = std::move(valid);
+  return r;
+}
+
+template <typename T>
+T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+}  // namespace
+
+CoreAttentionResult core_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                   const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
+                                   const Tensor& sink, const CoreAttentionOptions& options) {
+  detail::check_cpu("core_attention", {q, k, v, cu_seqlens_q, cu_seqlens_k, sink});
+  detail::check_same_dtype("core_attention", {q, k, v, sink});
+  ATTN_CHECK(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3,
+             "core_attention: q, k, v must be [tokens, heads, dim], got {}, {}, {}", q.str(),
+             k.str(), v.str());
+  const int64_t tq = q.size(0), heads = q.size(1), d = q.size(2);
+  const int64_t tk = k.size(0), kv_heads = k.size(1), dv = v.size(2);
+  ATTN_CHECK(k.size(2) == d && v.size(0) == tk && v.size(1) == kv_heads,
+             "core_attention: k {} and v {} do not match q {}", k.str(), v.str(), q.str());
+  ATTN_CHECK(kv_heads > 0 && heads % kv_heads == 0,
+             "core_attention: kv_heads {} must divide "
+             "heads {}",
+             kv_heads, heads);
+  ATTN_CHECK(!sink.defined() || (sink.ndim() == 1 && sink.size(0) == heads),
+             "core_attention: sink must be [{}], got {}", heads, sink.str());
+  ATTN_CHECK(options.block_q > 0 && options.block_k > 0, "core_attention: block sizes {} x {}",
+             options.block_q, options.block_k);
+  const std::vector<int32_t> cu_q = checked_cu_seqlens(cu_seqlens_q, tq, "cu_seqlens_q");
+  const std::vector<int32_t> cu_k = checked_cu_seqlens(cu_seqlens_k, tk, "cu_seqlens_k");
+  ATTN_CHECK(cu_q.size() == cu_k.size(),
+             "core_attention: {} query documents but {} key "
+             "documents",
+             cu_q.size() - 1, cu_k.size() - 1);
+  const RowIntervals rows = row_intervals(options.mask, cu_q, cu_k);
+  const AttentionStatsRequest& want = options.stats;
+  ATTN_CHECK(!want.key_mass_row_weights.defined() ||
+                 want.key_mass_row_weights.shape() == Shape({tq, heads}),
+             "core_attention: key_mass_row_weights must be [{}, {}]", tq, heads);
+
+  CoreAttentionResult res;
+  res.out = Tensor::empty({tq, heads, dv}, q.dtype());
+  res.lse = Tensor::empty({tq, heads}, q.dtype());
+  auto stat = [&](bool on) { return on ? Tensor::empty({tq, heads}, q.dtype()) : Tensor(); };
+  res.stats.entropy = stat(want.entropy);
+  res.stats.entropy_normalized = stat(want.entropy);
+  res.stats.prob_sq_sum = stat(want.prob_sq_sum);
+  res.stats.first_token_mass = stat(want.first_token_mass);
+  if (want.key_mass) res.stats.key_mass = Tensor::empty({tk, heads}, q.dtype());
+
+  const double scale = options.scale > 0 ? options.scale : 1.0 / std::sqrt(double(d));
+  const Tensor cu_q_t = cu_seqlens_q, cu_k_t = cu_seqlens_k;
+  auto problem = [=](auto tag) {
+    using T = decltype(tag);
+    cpu::AttentionProblem<T> p;
+    p.q = q.data<T>(), p.k = k.data<T>(), p.v = v.data<T>();
+    p.heads = heads, p.kv_heads = kv_heads, p.d = d, p.dv = dv;
+    p.cu_q = cu_q_t.data<int32_t>(), p.cu_k = cu_k_t.data<int32_t>();
+    p.docs = cu_q_t.numel() - 1;
+    p.row_lo = rows.lo.data<int32_t>(), p.row_hi = rows.hi.data<int32_t>();
+    p.key_valid = rows.valid.empty() ? nullptr : rows.valid.data();
+    p.sink = data_or_null<T>(sink);
+    p.scale = T(scale);
+    p.block_q = options.block_q, p.block_k = options.block_k;
+    return p;
+  };
+  detail::dispatch_float(q, "core_attention", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::AttentionForwardStats<T> st{
+        data_or_null<T>(res.stats.entropy), data_or_null<T>(res.stats.entropy_normalized),
+        data_or_null<T>(res.stats.prob_sq_sum), data_or_null<T>(res.stats.first_token_mass)};
+    const auto p = problem(tag);
+    cpu::attention_forward<T>(p, res.out.data<T>(), res.lse.data<T>(), st);
+    if (want.key_mass)
+      cpu::attention_key_mass<T>(p, res.lse.data<T>(), data_or_null<T>(want.key_mass_row_weights),
+                                 res.stats.key_mass.data<T>());
+  });
+  if (!needs_grad({q, k, v, sink})) return res;
+
+  // The row entropy is differentiable too (attention entropy losses), except with a sink.
+  std::vector<Tensor> outputs = {res.out};
+  if (res.stats.entropy.defined() && !sink.defined()) outputs.push_back(res.stats.entropy);
+  const Tensor out = res.out, lse = res.lse, entropy = res.stats.entropy;
+  record("core_attention", outputs, [=] {
+    detail::dispatch_float(q, "core_attention", [&](auto tag) {
+      using T = decltype(tag);
+      const auto p = problem(tag);
+      Tensor dout = out.has_grad() ? out.grad() : Tensor::zeros(out.shape(), out.dtype());
+      cpu::AttentionBackwardExtras<T> extras;
+      if (entropy.defined() && entropy.has_grad() && !sink.defined()) {
+        extras.entropy_grad = entropy.grad().data<T>();
+        extras.entropy = entropy.data<T>();
+      }
+      cpu::attention_backward<T>(
+          p, out.data<T>(), lse.data<T>(), dout.data<T>(), data_or_null<T>(grad_target(q)),
+          data_or_null<T>(grad_target(k)), data_or_null<T>(grad_target(v)),
+          sink.defined() ? data_or_null<T>(grad_target(sink)) : nullptr, extras);
+    });
+  });
+  return res;
+}
+
+}  // namespace attn

@@ -1,0 +1,68 @@
+// Core attention O = softmax(scale * Q K^T + mask) V on packed variable-length sequences with the
+// memory-efficient tiled algorithm: O(T) memory per head, only O and the row log-sum-exp saved.
+#pragma once
+
+#include "framework/core/tensor.h"
+
+namespace attn {
+
+enum class MaskKind {
+  kCausal,   // query i of a document sees keys j <= i + (kv_len - q_len): bottom-right aligned
+  kFull,     // bidirectional inside the document
+  kSegment,  // runs of context/response/padding tokens (focus fine-tuning), see SegmentKind
+};
+
+// Kind of a run of tokens under MaskKind::kSegment. A token sees every token of earlier runs;
+// inside its own run, all of a context run and the causal prefix of a response run; padding
+// sees nothing and is seen by nobody.
+enum class SegmentKind : int32_t { kContext = 0, kResponse = 1, kPadding = 2 };
+
+struct AttentionMask {
+  MaskKind kind = MaskKind::kCausal;
+  int64_t window = 0;    // > 0: a query sees at most `window` keys ending at its last visible one
+  Tensor segment_ids;    // kSegment: i32 [tokens], run index of each token, non-decreasing per doc
+  Tensor segment_kinds;  // kSegment: i32 [runs], SegmentKind of each run
+};
+
+// Fused statistics, per query row and head, computed in the forward passes without a T x T
+// buffer. Probabilities include the sink column when a sink is used.
+struct AttentionStatsRequest {
+  bool entropy = false;           // H_i = -sum_j P_ij log P_ij, and H_i / log(visible keys)
+  bool prob_sq_sum = false;       // sum_j P_ij^2
+  bool first_token_mass = false;  // P_i0 (key 0 of the row's document)
+  bool key_mass = false;          // per key j: sum_i w_i P_ij (w = key_mass_row_weights or 1)
+  Tensor key_mass_row_weights;    // optional f32/f64 [tokens_q, heads]
+};
+
+struct AttentionStats {
+  Tensor entropy;             // [tokens_q, heads]
+  Tensor entropy_normalized;  // [tokens_q, heads]; 0 where fewer than 2 keys are visible
+  Tensor prob_sq_sum;         // [tokens_q, heads]
+  Tensor first_token_mass;    // [tokens_q, heads]
+  Tensor key_mass;            // [tokens_k, heads]
+};
+
+struct CoreAttentionOptions {
+  AttentionMask mask;
+  double scale = 0.0;    // 0: 1 / sqrt(head_dim)
+  int64_t block_q = 64;  // tile sizes; the result does not depend on them beyond rounding
+  int64_t block_k = 128;
+  AttentionStatsRequest stats;
+};
+
+struct CoreAttentionResult {
+  Tensor out;  // [tokens_q, heads, head_dim_v]
+  Tensor lse;  // [tokens_q, heads] row log-sum-exp (incl. the sink); +inf for rows seeing nothing
+  AttentionStats stats;
+};
+
+// q [tokens_q, heads, d]; k [tokens_k, kv_heads, d]; v [tokens_k, kv_heads, d_v];
+// cu_seqlens_q / cu_seqlens_k i32 [docs + 1] (prefix sums of document lengths; a document may
+// have fewer queries than keys: its queries are then the last q_len positions);
+// sink: undefined, or [heads] learnable per-head sink logits (an extra key with value 0).
+// kv_heads divides heads (GQA/MQA). Differentiable in q, k, v and sink.
+CoreAttentionResult core_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                   const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
+                                   const Tensor& sink, const CoreAttentionOptions& options);
+
+}  // namespace attn
