@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "framework/core/threads.h"
+#include "framework/kernels/cpu/fast_exp.h"
 #include "framework/kernels/cpu/gemm.h"
 
 namespace attn::cpu {
@@ -61,12 +62,15 @@ bool tile_scores(const AttentionProblem<T>& p, const Doc& doc, int64_t h, int64_
                   p.k + (j0 * p.kv_heads + g) * p.d, p.kv_heads * p.d, T(0), s, nk);
   if (all) return true;
   for (int64_t r = 0; r < bq; ++r) {
-    const int64_t lo = p.row_lo[i0 + r], hi = p.row_hi[i0 + r];
+    // Visible columns of this row form one interval; everything outside it is masked.
+    const int64_t lo = std::clamp<int64_t>(p.row_lo[i0 + r] - r0, 0, nk);
+    const int64_t hi = std::clamp<int64_t>(p.row_hi[i0 + r] - r0 + 1, lo, nk);
     T* sr = s + r * nk;
-    for (int64_t c = 0; c < nk; ++c) {
-      const int64_t j = r0 + c;
-      if (j < lo || j > hi || (p.key_valid && !p.key_valid[j0 + c])) sr[c] = kNegInf<T>;
-    }
+    std::fill(sr, sr + lo, kNegInf<T>);
+    std::fill(sr + hi, sr + nk, kNegInf<T>);
+    if (p.key_valid)
+      for (int64_t c = lo; c < hi; ++c)
+        if (!p.key_valid[j0 + c]) sr[c] = kNegInf<T>;
   }
   return true;
 }
@@ -117,16 +121,18 @@ void forward_block(const AttentionProblem<T>& p, const Doc& doc, int64_t h, int6
       const T alpha = std::exp(w.m[r] - m_new);  // 0 on the first visible tile
       T sum = 0, es = 0, e2 = 0;
       if (want_entropy || st.prob_sq_sum) {
+#pragma omp simd reduction(+ : sum, es, e2)
         for (int64_t c = 0; c < nk; ++c) {
-          const T pr = std::exp(sr[c] - m_new);
-          if (pr > 0) es += pr * sr[c];  // masked entries (-inf) must not form 0 * -inf
+          const T pr = fast_exp(sr[c] - m_new);
+          es += pr > 0 ? pr * sr[c] : T(0);  // masked entries (-inf) must not form 0 * -inf
           e2 += pr * pr;
           sum += pr;
           sr[c] = pr;
         }
       } else {
+#pragma omp simd reduction(+ : sum)
         for (int64_t c = 0; c < nk; ++c) {
-          sr[c] = std::exp(sr[c] - m_new);
+          sr[c] = fast_exp(sr[c] - m_new);
           sum += sr[c];
         }
       }
@@ -136,6 +142,7 @@ void forward_block(const AttentionProblem<T>& p, const Doc& doc, int64_t h, int6
       w.m[r] = m_new;
       if (alpha != T(1)) {
         T* ar = w.acc.data() + r * dv;
+#pragma omp simd
         for (int64_t c = 0; c < dv; ++c) ar[c] *= alpha;
       }
     }
@@ -251,7 +258,8 @@ void tile_probabilities(const T* s, const T* lse, int64_t row0, int64_t heads, i
     const T l = lse[(row0 + r) * heads + h];
     const T* sr = s + r * nk;
     T* pp = pr + r * nk;
-    for (int64_t c = 0; c < nk; ++c) pp[c] = std::exp(sr[c] - l);
+#pragma omp simd
+    for (int64_t c = 0; c < nk; ++c) pp[c] = fast_exp(sr[c] - l);
   }
 }
 
@@ -298,6 +306,7 @@ T backward_head(const AttentionProblem<T>& p, const Doc& doc, int64_t h, const T
         const T delta = w.delta[i0 - doc.q0 + r];
         T* dpr = dp + r * nk;
         const T* ppr = pr + r * nk;
+#pragma omp simd
         for (int64_t c = 0; c < nk; ++c) dpr[c] = ppr[c] * (dpr[c] - delta);
         if (ex.entropy_grad && ex.entropy_grad[row] != T(0)) {
           // dH_i/dS_ij = -P_ij (S_ij - lse_i + H_i); masked entries have P = 0 and S = -inf.
