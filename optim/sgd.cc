@@ -9,9 +9,7 @@ Sgd::Sgd(ParamStore& store, SgdOptions options) : store_(store), options_(option
   ATTN_CHECK(store.finalized(), "Sgd needs a finalized ParamStore");
   ATTN_CHECK(store.device().is_cpu(), "Sgd: CUDA optimizer step not built yet");
   if (options.momentum != 0.0) velocity_ = store.new_state_buffer();
-  decay_mask_ = store.new_state_buffer();
-  for (const ParamInfo& p : store.params())
-    if (p.weight_decay) decay_mask_.slice0(p.offset, p.offset + p.tensor.numel()).fill_(1.0);
+  decay_mask_ = weight_decay_mask(store, options.decay);
 }
 
 void Sgd::step() {
@@ -30,6 +28,15 @@ void Sgd::step() {
       }
     });
   });
+}
+
+std::vector<std::pair<std::string, Tensor>> Sgd::state() const {
+  if (!velocity_.defined()) return {};
+  return per_param_views(store_, velocity_, "momentum");
+}
+
+void Sgd::load_state(const std::vector<std::pair<std::string, Tensor>>& state) {
+  if (velocity_.defined()) load_per_param_views(store_, velocity_, "momentum", state);
 }
 
 }  // namespace attn

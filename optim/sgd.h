@@ -2,7 +2,7 @@
 // v = mu v + g;  p -= lr (v + wd p)   (wd only where the parameter opted into decay).
 #pragma once
 
-#include "framework/core/param_store.h"
+#include "optim/optimizer.h"
 
 namespace attn {
 
@@ -10,19 +10,22 @@ struct SgdOptions {
   double lr = 0.1;
   double momentum = 0.0;
   double weight_decay = 0.0;
+  DecayPolicy decay = DecayPolicy::kByParam;
 };
 
-class Sgd {
+class Sgd final : public Optimizer {
  public:
   Sgd(ParamStore& store, SgdOptions options);
-  void step();
-  void set_lr(double lr) { options_.lr = lr; }
+  void step() override;
+  void set_lr(double lr) override { options_.lr = lr; }
+  std::vector<std::pair<std::string, Tensor>> state() const override;
+  void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
   const Tensor& momentum_buffer() const { return velocity_; }
 
  private:
   ParamStore& store_;
   SgdOptions options_;
-  Tensor velocity_;    // [padded_size], flat layout
+  Tensor velocity_;    // [padded_size], flat layout; undefined without momentum
   Tensor decay_mask_;  // [padded_size], 1 where weight decay applies
 };
 

@@ -1,0 +1,72 @@
+#include "layers/models/gpt.h"
+
+#include <cmath>
+
+#include "framework/core/error.h"
+#include "framework/ops/cross_entropy.h"
+#include "framework/ops/elementwise.h"
+#include "framework/ops/matmul.h"
+
+namespace attn {
+
+Gpt::Gpt(ParamStore& store, const GptConfig& c)
+    : c_(c),
+      wte_(store, "wte", c.vocab_size, c.width, c.init_std),
+      executor_(&local_core_attention()) {
+  ATTN_CHECK(c.heads > 0 && c.width % c.heads == 0, "heads {} must divide width {}", c.heads,
+             c.width);
+  // Declaration order is the checkpoint order: embeddings, blocks, final norm, head.
+  if (c.positional == PositionalType::kLearned)
+    wpe_ = std::make_unique<Embedding>(store, "wpe", c.max_seq_len, c.width, c.init_std);
+  const double proj_std = c.scale_residual_init
+                              ? c.init_std / std::sqrt(2.0 * static_cast<double>(c.layers))
+                              : c.init_std;
+  SelfAttentionConfig a;
+  a.width = c.width;
+  a.heads = c.heads;
+  a.kv_heads = c.kv_heads;
+  a.head_dim = c.width / c.heads;
+  a.bias = c.bias;
+  a.init_std = c.init_std;
+  a.proj_init_std = proj_std;
+  a.rope = c.positional == PositionalType::kRope;
+  a.rope_options = c.rope;
+  a.qk_norm = c.qk_norm;
+  a.sink = c.sink;
+  a.window = c.window;
+  a.block_q = c.block_q;
+  a.block_k = c.block_k;
+  const MlpConfig m{c.width, c.mlp_hidden, c.mlp, c.bias, c.init_std, proj_std};
+  for (int64_t i = 0; i < c.layers; ++i) {
+    const std::string b = "blocks." + std::to_string(i);
+    blocks_.push_back(std::unique_ptr<Block>(new Block{
+        Norm(store, b + ".norm1", c.norm, c.width, c.norm_eps),
+        SelfAttention(store, b + ".attn", a, static_cast<int>(i)),
+        Norm(store, b + ".norm2", c.norm, c.width, c.norm_eps), Mlp(store, b + ".mlp", m)}));
+  }
+  norm_f_.emplace(store, "norm_f", c.norm, c.width, c.norm_eps);
+  head_ = c.tied_head ? wte_.weight()
+                      : store.declare("head.weight", {c.vocab_size, c.width},
+                                      ParamInit::normal(c.init_std));
+}
+
+Tensor Gpt::hidden(const GptInput& in) const {
+  ATTN_CHECK(in.tokens.ndim() == 1, "Gpt: tokens must be [tokens], got {}", in.tokens.str());
+  Tensor x = wte_(in.tokens);
+  if (wpe_) x = add(x, (*wpe_)(in.seq.positions));
+  for (const auto& b : blocks_) {
+    x = add(x, b->attn(b->norm1(x), in.seq, *executor_));
+    x = add(x, b->mlp(b->norm2(x)));
+  }
+  return (*norm_f_)(x);
+}
+
+Tensor Gpt::logits(const GptInput& in) const {
+  return matmul(hidden(in), head_, false, true);
+}
+
+Tensor Gpt::loss(const GptInput& in) const {
+  return cross_entropy(logits(in), in.targets);
+}
+
+}  // namespace attn

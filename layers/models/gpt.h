@@ -1,0 +1,81 @@
+// GPT decoder: token (+ learned position) embedding, pre-norm blocks of self-attention and MLP
+// with residuals, final norm, vocabulary head (optionally tied to the token embedding).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "layers/attention/self_attention.h"
+#include "layers/embedding.h"
+#include "layers/mlp.h"
+#include "layers/norm.h"
+
+namespace attn {
+
+enum class PositionalType { kLearned, kRope, kNone };
+
+struct GptConfig {
+  int64_t vocab_size = 256;
+  int64_t width = 128;
+  int64_t layers = 2;
+  int64_t heads = 4;
+  int64_t kv_heads = 4;
+  int64_t mlp_hidden = 512;
+  MlpType mlp = MlpType::kGelu;
+  NormType norm = NormType::kLayerNorm;
+  double norm_eps = 1e-5;
+  PositionalType positional = PositionalType::kLearned;
+  RopeOptions rope;
+  bool tied_head = true;
+  bool bias = true;
+  int64_t max_seq_len = 256;  // rows of the learned position table
+  double init_std = 0.02;
+  bool scale_residual_init = true;  // output projections: init_std / sqrt(2 layers) (GPT-2)
+  // Attention details shared by every block (head_dim = width / heads).
+  bool qk_norm = false;
+  SinkType sink = SinkType::kNone;
+  int64_t window = 0;
+  int64_t block_q = 64;
+  int64_t block_k = 64;
+};
+
+// One packed batch of documents; targets -100 are ignored by the loss.
+struct GptInput {
+  Tensor tokens;   // i32 [tokens]
+  Tensor targets;  // i32 [tokens] (only for loss())
+  PackedSequences seq;
+};
+
+class Gpt {
+ public:
+  // Declares every parameter in `store` (call store.finalize() and initialize() afterwards).
+  Gpt(ParamStore& store, const GptConfig& config);
+
+  Tensor logits(const GptInput& in) const;  // [tokens, vocab]
+  Tensor loss(const GptInput& in) const;    // mean cross-entropy over non-ignored targets
+
+  const GptConfig& config() const { return c_; }
+  // Core attention runs through this executor (default: local); not owned.
+  void set_executor(CoreAttentionExecutor* executor) { executor_ = executor; }
+
+ private:
+  struct Block {
+    Norm norm1;
+    SelfAttention attn;
+    Norm norm2;
+    Mlp mlp;
+  };
+  Tensor hidden(const GptInput& in) const;  // after the final norm, [tokens, width]
+
+  GptConfig c_;
+  Embedding wte_;
+  std::unique_ptr<Embedding> wpe_;
+  std::vector<std::unique_ptr<Block>> blocks_;
+  std::optional<Norm> norm_f_;
+  Tensor head_;  // [vocab, width]: wte's weight when tied
+  CoreAttentionExecutor* executor_;
+};
+
+}  // namespace attn
