@@ -1,7 +1,10 @@
 # Compiler flags shared by every target.
 add_library(attnlab_options INTERFACE)
+# -fno-trapping-math lets GCC if-convert and vectorise loops with selects (fast_exp, masks);
+# we never read FP exception flags, and results stay IEEE (unlike -ffast-math).
 target_compile_options(attnlab_options INTERFACE
-  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter -march=${ATTNLAB_ARCH}>)
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter -march=${ATTNLAB_ARCH}
+  -fno-trapping-math -fno-math-errno>)
 if(ATTNLAB_SANITIZE)
   set(_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   target_compile_options(attnlab_options INTERFACE $<$<COMPILE_LANGUAGE:CXX>:${_san}>)

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "framework/core/threads.h"
-#include "framework/kernels/cpu/fast_exp.h"
+#include "framework/kernels/cpu/fast_math.h"
 #include "framework/kernels/cpu/gemm.h"
 
 namespace attn::cpu {

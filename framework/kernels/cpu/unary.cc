@@ -4,22 +4,41 @@
 #include <numbers>
 
 #include "framework/core/threads.h"
+#include "framework/kernels/cpu/fast_math.h"
 
 namespace attn::cpu {
 
 namespace {
 constexpr int64_t kGrain = 1 << 14;
 
-template <typename F>
-void pointwise(int64_t n, F&& f) {
-  parallel_chunks(n, kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) f(i);
+// The loops take element values, not indices, and restrict-qualified locals: with indices
+// through captured pointers GCC keeps them scalar (measured 3 ns/element for GELU).
+template <typename T, typename F>
+void map_forward(int64_t n, T* y_, const T* x_, F f) {
+  parallel_chunks(n, kGrain, [=](int64_t b, int64_t e) {
+    T* __restrict y = y_;
+    const T* __restrict x = x_;
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) y[i] = f(x[i]);
+  });
+}
+
+// dx += dy * g(x, y): every backward here is the upstream gradient times a local derivative.
+template <typename T, typename G>
+void map_backward(int64_t n, T* dx_, const T* dy_, const T* x_, const T* y_, G g) {
+  parallel_chunks(n, kGrain, [=](int64_t b, int64_t e) {
+    T* __restrict dx = dx_;
+    const T* __restrict dy = dy_;
+    const T* __restrict x = x_;
+    const T* __restrict y = y_;
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) dx[i] += dy[i] * g(x[i], y[i]);
   });
 }
 
 template <typename T>
 T sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-x));
+  return T(1) / (T(1) + fast_exp(-x));
 }
 
 // GELU with the tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
@@ -41,20 +60,20 @@ void unary_forward(UnaryOp op, T* y, const T* x, int64_t n) {
   const T inv_sqrt2 = T(1) / std::numbers::sqrt2_v<T>;
   switch (op) {
     case UnaryOp::kGeluErf:
-      return pointwise(
-          n, [=](int64_t i) { y[i] = T(0.5) * x[i] * (T(1) + std::erf(x[i] * inv_sqrt2)); });
+      return map_forward(n, y, x,
+                         [=](T v) { return T(0.5) * v * (T(1) + fast_erf(v * inv_sqrt2)); });
     case UnaryOp::kGeluTanh:
-      return pointwise(n, [=](int64_t i) { y[i] = GeluTanh<T>::f(x[i]); });
+      return map_forward(n, y, x, [](T v) { return GeluTanh<T>::f(v); });
     case UnaryOp::kSilu:
-      return pointwise(n, [=](int64_t i) { y[i] = x[i] * sigmoid(x[i]); });
+      return map_forward(n, y, x, [](T v) { return v * sigmoid(v); });
     case UnaryOp::kSigmoid:
-      return pointwise(n, [=](int64_t i) { y[i] = sigmoid(x[i]); });
+      return map_forward(n, y, x, [](T v) { return sigmoid(v); });
     case UnaryOp::kTanh:
-      return pointwise(n, [=](int64_t i) { y[i] = std::tanh(x[i]); });
+      return map_forward(n, y, x, [](T v) { return std::tanh(v); });
     case UnaryOp::kExp:
-      return pointwise(n, [=](int64_t i) { y[i] = std::exp(x[i]); });
+      return map_forward(n, y, x, [](T v) { return std::exp(v); });
     case UnaryOp::kLog:
-      return pointwise(n, [=](int64_t i) { y[i] = std::log(x[i]); });
+      return map_forward(n, y, x, [](T v) { return std::log(v); });
   }
 }
 
@@ -64,26 +83,26 @@ void unary_backward(UnaryOp op, T* dx, const T* dy, const T* x, const T* y, int6
   const T inv_sqrt2pi = std::numbers::inv_sqrtpi_v<T> * inv_sqrt2;
   switch (op) {
     case UnaryOp::kGeluErf:
-      return pointwise(n, [=](int64_t i) {
-        T cdf = T(0.5) * (T(1) + std::erf(x[i] * inv_sqrt2));
-        T pdf = inv_sqrt2pi * std::exp(T(-0.5) * x[i] * x[i]);
-        dx[i] += dy[i] * (cdf + x[i] * pdf);
+      return map_backward(n, dx, dy, x, y, [=](T v, T) {
+        T cdf = T(0.5) * (T(1) + fast_erf(v * inv_sqrt2));
+        T pdf = inv_sqrt2pi * fast_exp(T(-0.5) * v * v);
+        return cdf + v * pdf;
       });
     case UnaryOp::kGeluTanh:
-      return pointwise(n, [=](int64_t i) { dx[i] += dy[i] * GeluTanh<T>::df(x[i]); });
+      return map_backward(n, dx, dy, x, y, [](T v, T) { return GeluTanh<T>::df(v); });
     case UnaryOp::kSilu:
-      return pointwise(n, [=](int64_t i) {
-        T s = sigmoid(x[i]);
-        dx[i] += dy[i] * s * (T(1) + x[i] * (T(1) - s));
+      return map_backward(n, dx, dy, x, y, [](T v, T) {
+        T s = sigmoid(v);
+        return s * (T(1) + v * (T(1) - s));
       });
     case UnaryOp::kSigmoid:
-      return pointwise(n, [=](int64_t i) { dx[i] += dy[i] * y[i] * (T(1) - y[i]); });
+      return map_backward(n, dx, dy, x, y, [](T, T out) { return out * (T(1) - out); });
     case UnaryOp::kTanh:
-      return pointwise(n, [=](int64_t i) { dx[i] += dy[i] * (T(1) - y[i] * y[i]); });
+      return map_backward(n, dx, dy, x, y, [](T, T out) { return T(1) - out * out; });
     case UnaryOp::kExp:
-      return pointwise(n, [=](int64_t i) { dx[i] += dy[i] * y[i]; });
+      return map_backward(n, dx, dy, x, y, [](T, T out) { return out; });
     case UnaryOp::kLog:
-      return pointwise(n, [=](int64_t i) { dx[i] += dy[i] / x[i]; });
+      return map_backward(n, dx, dy, x, y, [](T v, T) { return T(1) / v; });
   }
 }
 

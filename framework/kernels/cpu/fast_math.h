@@ -1,6 +1,6 @@
-// exp() that compilers can vectorise inside `omp simd` loops: libm's scalar expf is a call per
-// element and was ~20% of attention time. float: range reduction to |r| <= ln2/2 and a degree-6
-// polynomial (about 2 ulp); double keeps std::exp (gradient checks need full precision).
+// exp() and erf() that compilers can vectorise inside `omp simd` loops: libm's scalar expf/erff
+// are a call per element (~20% of attention time, ~10% of a GELU model's step). float only;
+// the double overloads keep libm (gradient checks need full precision).
 #pragma once
 
 #include <bit>
@@ -33,6 +33,25 @@ inline float fast_exp(float x) {
 
 inline double fast_exp(double x) {
   return std::exp(x);
+}
+
+// erf with absolute error <= 5e-7 in float arithmetic: Abramowitz & Stegun 7.1.26, erf(|x|) = 1 - t P(t) e^{-x^2}
+// with t = 1 / (1 + p |x|). The absolute bound is what GELU needs (it adds erf to 1); relative
+// error near 0 is larger, so do not use it where erf(x) itself is divided by small values.
+inline float fast_erf(float x) {
+  const float a = x < 0 ? -x : x;
+  const float t = 1.0f / (1.0f + 0.3275911f * a);
+  float p = 1.061405429f;
+  p = p * t - 1.453152027f;
+  p = p * t + 1.421413741f;
+  p = p * t - 0.284496736f;
+  p = p * t + 0.254829592f;
+  const float r = 1.0f - p * t * fast_exp(-a * a);
+  return x < 0 ? -r : r;
+}
+
+inline double fast_erf(double x) {
+  return std::erf(x);
 }
 
 }  // namespace attn::cpu

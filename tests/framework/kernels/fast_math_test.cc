@@ -1,10 +1,10 @@
-// fast_exp<float> against std::exp over the whole useful range, and its edge cases.
+// fast_exp / fast_erf (float) against libm over their whole useful range, and edge cases.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
-#include "framework/kernels/cpu/fast_exp.h"
+#include "framework/kernels/cpu/fast_math.h"
 
 namespace attn {
 namespace {
@@ -25,6 +25,17 @@ TEST(FastExp, EdgeCases) {
   EXPECT_EQ(cpu::fast_exp(-1000.0f), 0.0f);
   EXPECT_TRUE(std::isfinite(cpu::fast_exp(88.0f)));
   EXPECT_EQ(cpu::fast_exp(1.5), std::exp(1.5)) << "double is exact libm";
+}
+
+TEST(FastErf, WithinFiveE7Absolute) {
+  double worst = 0;
+  for (float x = -8.0f; x < 8.0f; x += 0.000377f)
+    worst = std::max(worst, std::fabs(double(cpu::fast_erf(x)) - std::erf(double(x))));
+  EXPECT_LE(worst, 5e-7);
+  EXPECT_EQ(cpu::fast_erf(0.0f), 0.0f);
+  EXPECT_EQ(cpu::fast_erf(std::numeric_limits<float>::infinity()), 1.0f);
+  EXPECT_EQ(cpu::fast_erf(-std::numeric_limits<float>::infinity()), -1.0f);
+  EXPECT_EQ(cpu::fast_erf(0.3), std::erf(0.3)) << "double is exact libm";
 }
 
 }  // namespace
