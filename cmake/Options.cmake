@@ -5,6 +5,7 @@ add_library(attnlab_options INTERFACE)
 target_compile_options(attnlab_options INTERFACE
   $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter -march=${ATTNLAB_ARCH}
   -fno-trapping-math -fno-math-errno>)
+target_compile_definitions(attnlab_options INTERFACE ATTNLAB_VERSION="${PROJECT_VERSION}")
 if(ATTNLAB_SANITIZE)
   set(_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   target_compile_options(attnlab_options INTERFACE $<$<COMPILE_LANGUAGE:CXX>:${_san}>)

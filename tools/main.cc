@@ -5,11 +5,12 @@
 #include <CLI/CLI.hpp>
 
 #include "framework/core/error.h"
+#include "framework/core/version.h"
 #include "tools/command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"attnlab: a C++ training framework for attention research"};
-  app.set_version_flag("--version", "attnlab 0.1.0");
+  app.set_version_flag("--version", std::string("attnlab ") + attn::kVersion);
   app.require_subcommand(1);
   std::vector<std::pair<CLI::App*, attn::cli::Run>> commands;
   auto add = [&](attn::cli::Run (*make)(CLI::App&)) {

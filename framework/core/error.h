@@ -10,7 +10,8 @@
 namespace attn {
 
 // Category decides the process exit code in the CLI: user mistakes exit 2, the rest exit 1.
-enum class ErrorKind { kConfig, kInput, kIo, kShape, kInternal };
+// kNumeric: training diverged (non-finite loss or gradients).
+enum class ErrorKind { kConfig, kInput, kIo, kShape, kNumeric, kInternal };
 
 class Error : public std::runtime_error {
  public:
