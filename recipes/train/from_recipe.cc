@@ -1,0 +1,110 @@
+#include "recipes/train/from_recipe.h"
+
+#include "framework/core/error.h"
+#include "optim/adamw.h"
+#include "optim/sgd.h"
+
+namespace attn {
+
+namespace cfg = attnlab::config;
+
+GptConfig gpt_config(const config::Recipe& r) {
+  const cfg::Model& m = r.model();
+  const cfg::Attention& a = r.attention();
+  GptConfig c;
+  c.vocab_size = m.vocab_size();
+  c.width = m.width();
+  c.layers = m.layers();
+  c.heads = m.heads();
+  c.kv_heads = config::kv_heads(m);
+  c.mlp_hidden = config::mlp_hidden(m);
+  switch (m.mlp()) {
+    case cfg::Model::GELU_TANH:
+      c.mlp = MlpType::kGeluTanh;
+      break;
+    case cfg::Model::SWIGLU:
+      c.mlp = MlpType::kSwiGlu;
+      break;
+    default:
+      c.mlp = MlpType::kGelu;
+      break;
+  }
+  c.norm = m.norm() == cfg::Model::RMSNORM ? NormType::kRmsNorm : NormType::kLayerNorm;
+  c.norm_eps = m.norm_eps();
+  switch (m.positional()) {
+    case cfg::Model::ROPE:
+      c.positional = PositionalType::kRope;
+      break;
+    case cfg::Model::NONE:
+      c.positional = PositionalType::kNone;
+      break;
+    default:
+      c.positional = PositionalType::kLearned;
+      break;
+  }
+  c.rope.base = m.rope_base();
+  c.rope.pairing =
+      m.rope_pairing() == cfg::Model::INTERLEAVED ? RopePairing::kInterleaved : RopePairing::kHalf;
+  c.tied_head = m.tied_head();
+  c.bias = m.bias();
+  c.max_seq_len = m.seq_len();
+  c.init_std = m.init_std();
+  c.qk_norm = a.qk_norm();
+  c.window = a.window();
+  c.block_q = a.block_q();
+  c.block_k = a.block_k();
+  switch (a.kind()) {
+    case cfg::Attention::SOFTMAX:
+      c.sink = SinkType::kNone;
+      break;
+    case cfg::Attention::SINK:
+      c.sink =
+          a.sink().mode() == cfg::Sink::OFF_BY_ONE ? SinkType::kOffByOne : SinkType::kLearnable;
+      break;
+    default:
+      throw Error(ErrorKind::kConfig, "attention.kind",
+                  cfg::Attention::Kind_Name(a.kind()) +
+                      " attention is not available in the GPT model yet (SOFTMAX and SINK are)");
+  }
+  if (m.dtype() == cfg::BF16 || r.train().dtype() == cfg::BF16)
+    throw Error(ErrorKind::kConfig, "train.dtype", "BF16 needs the CUDA backend (not built yet)");
+  if (r.train().device() == cfg::CUDA)
+    throw Error(ErrorKind::kConfig, "train.device", "CUDA training is not built yet; use CPU");
+  return c;
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const config::Recipe& r, ParamStore& store) {
+  const cfg::Optim& o = r.optim();
+  if (o.kind() == cfg::Optim::SGD)
+    return std::make_unique<Sgd>(store, SgdOptions{o.lr(), o.momentum(), o.weight_decay()});
+  AdamWOptions a;
+  a.lr = o.lr();
+  a.beta1 = o.beta1();
+  a.beta2 = o.beta2();
+  a.eps = o.eps();
+  a.weight_decay = o.weight_decay();
+  return std::make_unique<AdamW>(store, a);
+}
+
+ScheduleOptions schedule_options(const config::Recipe& r) {
+  const cfg::Optim& o = r.optim();
+  ScheduleOptions s;
+  switch (o.schedule()) {
+    case cfg::Optim::CONSTANT:
+      s.kind = ScheduleKind::kConstant;
+      break;
+    case cfg::Optim::LINEAR:
+      s.kind = ScheduleKind::kLinear;
+      break;
+    default:
+      s.kind = ScheduleKind::kCosine;
+      break;
+  }
+  s.lr = o.lr();
+  s.warmup_steps = o.warmup_steps();
+  s.total_steps = r.train().steps();
+  s.min_lr_ratio = o.min_lr_ratio();
+  return s;
+}
+
+}  // namespace attn

@@ -1,0 +1,18 @@
+// Translation of a validated recipe into the plain option structs of layers/ and optim/, which
+// know nothing of recipes. Unsupported combinations fail here with the recipe field named.
+#pragma once
+
+#include <memory>
+
+#include "framework/config/recipe_loader.h"
+#include "layers/models/gpt.h"
+#include "optim/optimizer.h"
+#include "optim/schedule.h"
+
+namespace attn {
+
+GptConfig gpt_config(const config::Recipe& recipe);
+std::unique_ptr<Optimizer> make_optimizer(const config::Recipe& recipe, ParamStore& store);
+ScheduleOptions schedule_options(const config::Recipe& recipe);
+
+}  // namespace attn
