@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "framework/core/threads.h"
+#include "framework/kernels/cpu/fast_math.h"
 
 namespace attn::cpu {
 
@@ -14,9 +15,12 @@ void cross_entropy_forward(T* row_loss, T* lse, const T* logits, const I* target
     for (int64_t r = r0; r < r1; ++r) {
       const T* x = logits + r * v;
       T m = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : m)
       for (int64_t c = 0; c < v; ++c) m = std::max(m, x[c]);
+      // simd reductions: a fixed lane order per row, so still independent of the thread count.
       T sum = 0;
-      for (int64_t c = 0; c < v; ++c) sum += std::exp(x[c] - m);
+#pragma omp simd reduction(+ : sum)
+      for (int64_t c = 0; c < v; ++c) sum += fast_exp(x[c] - m);
       lse[r] = m + std::log(sum);
       I t = targets[r];
       row_loss[r] = t == ignore_index ? T(0) : (weights ? weights[r] : T(1)) * (lse[r] - x[t]);
@@ -34,7 +38,9 @@ void cross_entropy_backward(T* dlogits, const T* logits, const T* lse, const I* 
       T s = scale * (weights ? weights[r] : T(1));
       const T* x = logits + r * v;
       T* dx = dlogits + r * v;
-      for (int64_t c = 0; c < v; ++c) dx[c] += s * std::exp(x[c] - lse[r]);
+      const T l = lse[r];
+#pragma omp simd
+      for (int64_t c = 0; c < v; ++c) dx[c] += s * fast_exp(x[c] - l);
       dx[t] -= s;
     }
   });
