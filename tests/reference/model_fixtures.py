@@ -5,6 +5,16 @@ tensor math rather than torch.nn modules so that every convention the C++ code r
 QKV row order, RoPE pairing, GQA head mapping, packed documents, tied head) is visible here and
 can be checked against layers/ by reading both side by side. Everything runs in float64 with
 torch.manual_seed per fixture, so the files are reproducible bit for bit.
+
+gpt_a / gpt_b.safetensors (configs GPT_A / GPT_B below, as string metadata named like GptConfig's
+fields): `tokens`, `targets` (next token inside the document; -100 on each document's last token),
+`positions` (inside the document), `cu_seqlens`, all i64; `param.<name>` and `grad.<name>` for
+every parameter under the names layers/models/gpt.cc declares; `loss` (0-d, mean cross-entropy).
+
+adamw.safetensors (ADAMW below as metadata, plus `steps`): `init.p0` [5,3] (decayed), `init.p1`
+[4] (not decayed); per step s: the raw gradients `grad.<s>.p0|p1`, the parameters after the step
+`after.<s>.p0|p1`; `grad_norm` [6] before clipping, `lr` [6] (cosine, used for the steps) and
+`lr_linear` [6] (the linear schedule, only compared).
 """
 
 import math
