@@ -1,31 +1,21 @@
 #include "recipes/run/metrics_log.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "framework/core/error.h"
+#include "framework/io/file_util.h"
+#include "framework/io/png_plot.h"
 
 namespace attn {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) ATTN_FAIL(kIo, "{}: cannot open for reading: {}", path, std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) ATTN_FAIL(kIo, "{}: read failed", path);
-  return ss.str();
-}
 
 // One line of the file: its text (without '\n'), 1-based number, byte offset of its start.
 struct Line {
@@ -71,41 +61,12 @@ void parse_lines(const std::string& path, const std::string& data, Keep&& keep) 
   }
 }
 
-void write_atomically(const std::string& path, const std::string& data) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) ATTN_FAIL(kIo, "{}: cannot create: {}", tmp, std::strerror(errno));
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ATTN_FAIL(kIo, "{}: write failed at byte {}: {}", tmp, done, std::strerror(err));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0)
-    ATTN_FAIL(kIo, "{}: fsync/close failed: {}", tmp, std::strerror(errno));
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) ATTN_FAIL(kIo, "{}: rename to {} failed: {}", tmp, path, ec.message());
-  // The rename is durable only once the directory entry is.
-  const fs::path dir = fs::path(path).parent_path();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
 }  // namespace
 
 MetricsLog::MetricsLog(const std::string& path) : path_(path) {
   std::error_code ec;
   if (fs::exists(path, ec)) {
-    const std::string data = read_all(path);
+    const std::string data = read_file(path);
     const size_t last_nl = data.rfind('\n');
     const size_t keep = last_nl == std::string::npos ? 0 : last_nl + 1;
     if (keep != data.size() && ::truncate(path.c_str(), static_cast<off_t>(keep)) != 0)
@@ -130,7 +91,7 @@ void MetricsLog::append(const nlohmann::json& row) {
 }
 
 std::vector<nlohmann::json> read_metrics(const std::string& path) {
-  const std::string data = read_all(path);
+  const std::string data = read_file(path);
   std::vector<nlohmann::json> rows;
   parse_lines(path, data, [&](const Line&, nlohmann::json row) { rows.push_back(std::move(row)); });
   return rows;
@@ -139,7 +100,7 @@ std::vector<nlohmann::json> read_metrics(const std::string& path) {
 void truncate_metrics_after(const std::string& path, int64_t step) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return;
-  const std::string data = read_all(path);
+  const std::string data = read_file(path);
   std::string kept;
   kept.reserve(data.size());
   parse_lines(path, data, [&](const Line& line, const nlohmann::json& row) {
@@ -152,7 +113,59 @@ void truncate_metrics_after(const std::string& path, int64_t step) {
     kept.append(line.text);
     kept.push_back('\n');
   });
-  write_atomically(path, kept);
+  write_file_atomic(path, kept);
+}
+
+namespace {
+
+struct PlotSpec {
+  const char* file;
+  const char* title;
+  const char* y_label;
+  std::vector<const char*> keys;  // one series each
+  bool log_y;
+};
+
+}  // namespace
+
+std::vector<std::string> render_plots(const std::string& run_dir) {
+  const std::vector<nlohmann::json> rows =
+      read_metrics((fs::path(run_dir) / "metrics.jsonl").string());
+  // Gradient norms span orders of magnitude (spikes next to a converged tail): log scale.
+  const std::vector<PlotSpec> specs = {
+      {"loss.png", "loss", "loss", {"loss", "val_loss"}, false},
+      {"lr.png", "learning rate", "lr", {"lr"}, false},
+      {"grad_norm.png", "gradient norm", "grad norm", {"grad_norm"}, true},
+      {"throughput.png", "throughput", "tokens/s", {"tokens_per_s"}, false},
+  };
+  const fs::path plots = fs::path(run_dir) / "plots";
+  std::vector<std::string> written;
+  for (const PlotSpec& spec : specs) {
+    std::vector<Series> series;
+    bool any = false;
+    for (const char* key : spec.keys) {
+      Series s{key, {}, {}};
+      for (const nlohmann::json& row : rows) {
+        const auto step = row.find("step");
+        const auto value = row.find(key);
+        if (step == row.end() || value == row.end() || !step->is_number()) continue;
+        // null is how a NaN/inf was logged: keep it as a gap in the curve.
+        if (!value->is_number() && !value->is_null()) continue;
+        s.xs.push_back(step->get<double>());
+        s.ys.push_back(value->is_number() ? value->get<double>() : NAN);
+        any = true;
+      }
+      if (!s.xs.empty()) series.push_back(std::move(s));  // no empty legend entries
+    }
+    if (!any) continue;
+    std::error_code ec;
+    fs::create_directories(plots, ec);
+    if (ec) ATTN_FAIL(kIo, "{}: cannot create plots directory: {}", plots.string(), ec.message());
+    const std::string path = (plots / spec.file).string();
+    write_line_plot(path, spec.title, "step", spec.y_label, series, spec.log_y);
+    written.push_back(path);
+  }
+  return written;
 }
 
 }  // namespace attn

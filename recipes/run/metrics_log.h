@@ -38,4 +38,9 @@ std::vector<nlohmann::json> read_metrics(const std::string& path);
 // a missing file is left missing.
 void truncate_metrics_after(const std::string& path, int64_t step);
 
+// Renders <run_dir>/plots/{loss,lr,grad_norm,throughput}.png from <run_dir>/metrics.jsonl against
+// "step" (rows may lack keys: val_loss appears only every few steps). A plot whose metrics never
+// appear is not written. Returns the paths written.
+std::vector<std::string> render_plots(const std::string& run_dir);
+
 }  // namespace attn

@@ -141,5 +141,32 @@ TEST_F(MetricsLogTest, UnwritableLocationIsAnIoError) {
   EXPECT_THROW(MetricsLog((dir_ / "no_such_dir" / "m.jsonl").string()), Error);
 }
 
+TEST_F(MetricsLogTest, RenderPlotsWritesOnlyPlotsWithData) {
+  {
+    MetricsLog log(path_);
+    for (int step = 1; step <= 40; ++step) {
+      nlohmann::json row = {{"step", step}, {"loss", 3.0 / step}, {"lr", 1e-3}};
+      if (step == 7) row["loss"] = std::nan("");  // logged as null: a gap, not an error
+      log.append(row);
+      if (step % 10 == 0) log.append({{"step", step}, {"val_loss", 3.5 / step}});
+    }
+    log.append({{"event", "done"}});
+  }
+  const std::vector<std::string> paths = render_plots(dir_.string());
+  ASSERT_EQ(paths.size(), 2u);
+  EXPECT_EQ(paths[0], (dir_ / "plots" / "loss.png").string());
+  EXPECT_EQ(paths[1], (dir_ / "plots" / "lr.png").string());
+  EXPECT_FALSE(fs::exists(dir_ / "plots" / "grad_norm.png"));
+  EXPECT_FALSE(fs::exists(dir_ / "plots" / "throughput.png"));
+  for (const std::string& p : paths) {
+    std::ifstream in(p, std::ios::binary);
+    std::string magic(8, '\0');
+    in.read(magic.data(), 8);
+    EXPECT_EQ(magic, "\x89PNG\r\n\x1a\n") << p;
+    EXPECT_GT(fs::file_size(p), 1000u) << p;
+  }
+  EXPECT_THROW(render_plots((dir_ / "no_run").string()), Error);
+}
+
 }  // namespace
 }  // namespace attn
