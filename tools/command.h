@@ -12,6 +12,7 @@ using Run = std::function<int()>;
 
 Run add_recipe_command(CLI::App& app);  // attnlab recipe: validate and print a resolved recipe
 Run add_smoke_command(CLI::App& app);   // attnlab smoke: tiny built-in training run
+Run add_data_command(CLI::App& app);    // attnlab data: prepare corpora as token shards
 Run add_plot_command(CLI::App& app);    // attnlab plot: re-render a run's PNG plots
 
 }  // namespace attn::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   };
   add(attn::cli::add_recipe_command);
   add(attn::cli::add_smoke_command);
+  add(attn::cli::add_data_command);
   add(attn::cli::add_plot_command);
 
   try {
