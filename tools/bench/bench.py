@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""attnlab benchmark driver: runs attnlab's benchmark binaries beside the PyTorch peers in
+../shared/bench and prints one comparison table (or JSON lines). Standard library only.
+
+  bench.py attention [--T 512 1024 ...] [--runs 3] [--quick] [--json] [--no-peer]
+  bench.py gpt [--config tiny small gpt2s] [--runs 3] [--json] [--no-peer]
+
+Every measurement is its own process (peak RSS is per process); --runs repeats each one and the
+table shows the median over runs with the range of the per-run medians. See README.md.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class BenchError(Exception):
+    pass
+
+
+def run_json(cmd, timeout, what):
+    """Runs cmd and returns the JSON objects among its stdout lines."""
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise BenchError(f"{what}: not found: {cmd[0]}")
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{what}: timed out after {timeout} s: {' '.join(cmd)}")
+    if p.returncode != 0:
+        tail = (p.stderr or p.stdout).strip().splitlines()[-5:]
+        raise BenchError(f"{what}: exit {p.returncode}: {' '.join(cmd)}\n  " + "\n  ".join(tail))
+    rows = []
+    for line in p.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise BenchError(f"{what}: bad JSON line ({e}): {line[:200]}")
+    if not rows:
+        raise BenchError(f"{what}: no JSON output from {' '.join(cmd)}")
+    return rows
+
+
+def field(row, key, what):
+    v = row.get(key)
+    if not isinstance(v, (int, float)) or v != v:
+        raise BenchError(f"{what}: missing or non-numeric field '{key}' in {json.dumps(row)[:300]}")
+    return float(v)
+
+
+def binary(args, name):
+    path = os.path.join(args.build_dir, "tools", "bench", name)
+    if not os.access(path, os.X_OK):
+        raise BenchError(f"{path}: not built (ninja -C {args.build_dir} {name})")
+    return path
+
+
+def peer_script(args, name):
+    path = os.path.join(args.peer_dir, name)
+    if not os.path.isfile(path):
+        raise BenchError(f"{path}: peer script not found (--peer-dir, or --no-peer)")
+    return [args.peer_python, path]
+
+
+def spread(values):
+    """(median, min, max) of per-run figures."""
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt_ms(s):
+    return f"{s * 1e3:.1f}"
+
+
+def print_table(header, rows):
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    for r in [header, ["-" * w for w in widths]] + rows:
+        print("  ".join(str(c).rjust(w) for c, w in zip(r, widths)))
+
+
+# ----------------------------------------------------------------------------------------------
+# attention: B2 causal attention core, H=8, D=64, fp32
+
+
+def attention(args):
+    Ts = [256] if args.quick else args.T
+    alone = [] if args.quick else args.alone_T
+    runs = 1 if args.quick else args.runs
+    use_peer = not (args.quick or args.no_peer)
+    modes = ["fwd", "fwdbwd"]
+    exe = binary(args, "attnlab_bench_attention")
+    extra = ["--warmup", "1", "--iters", "2"] if args.quick else []
+
+    ours = {}  # (T, mode) -> list of per-run result rows
+    for r in range(runs):
+        for T in Ts + alone:
+            for mode in modes:
+                what = f"attnlab attention T={T} {mode} run {r + 1}"
+                cmd = [exe, "--T", str(T), "--mode", mode, "--threads", str(args.threads),
+                       "--json"] + extra
+                row = run_json(cmd, args.timeout, what)[-1]
+                field(row, f"{mode}_s_median", what)
+                ours.setdefault((T, mode), []).append(row)
+
+    peer = {}
+    if use_peer:
+        script = peer_script(args, "torch_attn_bench.py")
+        for r in range(runs):
+            # The peer runs every T (and its SGEMM) in fresh child processes of one invocation.
+            cmd = script + ["--threads", str(args.threads), "--gemm-threads", str(args.threads),
+                            "--seqs"] + [str(T) for T in Ts]
+            for row in run_json(cmd, args.timeout * len(Ts), f"peer attention run {r + 1}"):
+                if row.get("bench") == "torch_causal_attn":
+                    peer.setdefault(int(row["T"]), []).append(row)
+
+    out = []
+    for T in Ts + alone:
+        for mode in modes:
+            rs = ours[(T, mode)]
+            what = f"attnlab T={T} {mode}"
+            med, lo, hi = spread([field(x, f"{mode}_s_median", what) for x in rs])
+            gflop = field(rs[0], f"nominal_{mode}_gflop", what)
+            rss = statistics.median(field(x, f"peak_rss_growth_{mode}_mib", what) for x in rs)
+            row = {"T": T, "mode": mode, "runs": len(rs), "attnlab_ms_median": med * 1e3,
+                   "attnlab_ms_min": lo * 1e3, "attnlab_ms_max": hi * 1e3,
+                   "attnlab_gflops": gflop / med, "attnlab_rss_growth_mib": rss,
+                   "peer_ms_median": None, "ratio_peer_over_attnlab": None,
+                   "peer_rss_growth_mib": None}
+            ps = peer.get(T, [])
+            if ps:
+                pw = f"peer T={T} {mode}"
+                pmed = statistics.median(field(x, f"{mode}_s_median", pw) for x in ps)
+                row["peer_ms_median"] = pmed * 1e3
+                row["ratio_peer_over_attnlab"] = pmed / med
+                row["peer_rss_growth_mib"] = statistics.median(
+                    field(x, f"peak_rss_growth_{mode}_mib", pw) for x in ps)
+            elif use_peer and T in Ts:
+                raise BenchError(f"peer printed no result for T={T}")
+            out.append(row)
+
+    if args.json:
+        for row in out:
+            print(json.dumps(row))
+        return
+    dash = "-"
+    print(f"causal attention, B=1 H=8 D=64 fp32, {args.threads} threads, {runs} run(s); "
+          "ms = median over runs (min-max of per-run medians)")
+    print_table(
+        ["T", "mode", "attnlab ms", "GFLOP/s", "peer ms", "peer/attnlab", "attnlab RSS MiB",
+         "peer RSS MiB"],
+        [[r["T"], r["mode"],
+          f"{r['attnlab_ms_median']:.1f} ({r['attnlab_ms_min']:.1f}-{r['attnlab_ms_max']:.1f})",
+          f"{r['attnlab_gflops']:.1f}",
+          dash if r["peer_ms_median"] is None else f"{r['peer_ms_median']:.1f}",
+          dash if r["ratio_peer_over_attnlab"] is None else f"{r['ratio_peer_over_attnlab']:.2f}x",
+          f"{r['attnlab_rss_growth_mib']:.1f}",
+          dash if r["peer_rss_growth_mib"] is None else f"{r['peer_rss_growth_mib']:.1f}"]
+         for r in out])
+
+
+# ----------------------------------------------------------------------------------------------
+# gpt: B1 training step
+
+
+def attnlab_sgemm_gflops(args):
+    """2-thread SGEMM rate (n=2048) from attnlab_bench_ops' SgemmPeak benchmark."""
+    exe = binary(args, "attnlab_bench_ops")
+    cmd = [exe, "--threads", str(args.threads), "--benchmark_filter=SgemmPeak",
+           "--benchmark_format=json", "--benchmark_min_time=0.5"]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"attnlab SGEMM: timed out: {' '.join(cmd)}")
+    if p.returncode != 0:
+        raise BenchError(f"attnlab SGEMM: exit {p.returncode}: {p.stderr.strip()[-300:]}")
+    # Google Benchmark's JSON document follows our one-line banner.
+    start = p.stdout.find("\n{")
+    try:
+        doc = json.loads(p.stdout[start + 1:] if start >= 0 else p.stdout)
+        return float(doc["benchmarks"][0]["GFLOP/s"])
+    except (ValueError, KeyError, IndexError) as e:
+        raise BenchError(f"attnlab SGEMM: cannot read GFLOP/s ({e!r}) from: {p.stdout[:300]}")
+
+
+def peer_sgemm_gflops(args):
+    cmd = peer_script(args, "torch_attn_bench.py") + [
+        "--no-attn", "--gemm-threads", str(args.threads)]
+    for row in run_json(cmd, args.timeout, "peer SGEMM"):
+        if row.get("bench") == "torch_sgemm":
+            return field(row, "gflops_median", "peer SGEMM")
+    raise BenchError("peer SGEMM: no torch_sgemm line")
+
+
+def gpt(args):
+    exe = binary(args, "attnlab_bench_gpt")
+    use_peer = not (args.quick or args.no_peer)
+    configs = ["tiny"] if args.quick else args.config
+    runs = 1 if args.quick else args.runs
+    extra = ["--steps", "2", "--warmup", "1"] if args.quick else []
+    ours, peer = {}, {}
+    for r in range(runs):
+        for c in configs:
+            what = f"attnlab gpt {c} run {r + 1}"
+            cmd = [exe, "--config", c, "--threads", str(args.threads), "--json"] + extra
+            ours.setdefault(c, []).append(run_json(cmd, args.timeout, what)[-1])
+            if use_peer:
+                cmd = peer_script(args, "torch_gpt_bench.py") + [
+                    "--threads", str(args.threads), "--config", c] + extra
+                peer.setdefault(c, []).append(run_json(cmd, args.timeout, f"peer gpt {c}")[-1])
+    sgemm = attnlab_sgemm_gflops(args)
+    peer_sgemm = peer_sgemm_gflops(args) if use_peer else None
+
+    out = []
+    for c in configs:
+        rs, what = ours[c], f"attnlab gpt {c}"
+        med, lo, hi = spread([field(x, "tokens_per_s", what) for x in rs])
+        mm = statistics.median(field(x, "matmul_gflops_achieved", what) for x in rs)
+        row = {"config": c, "runs": len(rs), "attnlab_tok_s_median": med, "attnlab_tok_s_min": lo,
+               "attnlab_tok_s_max": hi,
+               "attnlab_peak_rss_mib": statistics.median(
+                   field(x, "peak_rss_mib", what) for x in rs),
+               "attnlab_matmul_gflops": mm, "attnlab_sgemm_gflops": sgemm,
+               "attnlab_matmul_share_of_sgemm": mm / sgemm,
+               "loss_first": field(rs[0], "loss_first", what),
+               "loss_last": field(rs[0], "loss_last", what)}
+        if use_peer:
+            ps, pw = peer[c], f"peer gpt {c}"
+            pmed, plo, phi = spread([field(x, "tokens_per_s", pw) for x in ps])
+            pmm = statistics.median(field(x, "matmul_gflops_achieved", pw) for x in ps)
+            row.update({"peer_tok_s_median": pmed, "peer_tok_s_min": plo, "peer_tok_s_max": phi,
+                        "ratio_attnlab_over_peer": med / pmed,
+                        "peer_peak_rss_mib": statistics.median(
+                            field(x, "peak_rss_mib", pw) for x in ps),
+                        "peer_matmul_gflops": pmm, "peer_sgemm_gflops": peer_sgemm,
+                        "peer_matmul_share_of_sgemm": pmm / peer_sgemm})
+        out.append(row)
+
+    if args.json:
+        for row in out:
+            print(json.dumps(row))
+        return
+    print(f"GPT training step, fp32, {args.threads} threads, {runs} run(s); tok/s = median "
+          f"(min-max of runs); SGEMM n=2048: attnlab {sgemm:.1f} GFLOP/s"
+          + (f", peer {peer_sgemm:.1f} GFLOP/s" if peer_sgemm else ""))
+
+    def g(r, k, f):
+        return "-" if r.get(k) is None else f.format(r[k])
+
+    print_table(
+        ["config", "attnlab tok/s", "peer tok/s", "attnlab/peer", "attnlab RSS MiB",
+         "peer RSS MiB", "attnlab matmul GFLOP/s (% SGEMM)", "peer matmul GFLOP/s (% SGEMM)"],
+        [[r["config"],
+          f"{r['attnlab_tok_s_median']:.0f} ({r['attnlab_tok_s_min']:.0f}-"
+          f"{r['attnlab_tok_s_max']:.0f})",
+          g(r, "peer_tok_s_median", "{:.0f}"), g(r, "ratio_attnlab_over_peer", "{:.2f}x"),
+          f"{r['attnlab_peak_rss_mib']:.0f}", g(r, "peer_peak_rss_mib", "{:.0f}"),
+          f"{r['attnlab_matmul_gflops']:.1f} ({100 * r['attnlab_matmul_share_of_sgemm']:.0f}%)",
+          "-" if r.get("peer_matmul_gflops") is None else
+          f"{r['peer_matmul_gflops']:.1f} ({100 * r['peer_matmul_share_of_sgemm']:.0f}%)"]
+         for r in out])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="bench", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--build-dir", default=os.path.join(REPO, "build"),
+                        help="CMake build directory holding tools/bench/ (default: build)")
+    common.add_argument("--peer-dir", default=os.path.join(REPO, "..", "shared", "bench"),
+                        help="directory of the PyTorch peer scripts (default: ../shared/bench)")
+    common.add_argument("--peer-python", default="/usr/bin/python3",
+                        help="interpreter with torch for the peer (default: /usr/bin/python3)")
+    common.add_argument("--threads", type=int, default=2)
+    common.add_argument("--runs", type=int, default=3, help="repetitions of every measurement")
+    common.add_argument("--timeout", type=int, default=1800, help="seconds per process")
+    common.add_argument("--json", action="store_true", help="one JSON line per table row")
+    common.add_argument("--no-peer", action="store_true", help="attnlab only")
+    common.add_argument("--quick", action="store_true",
+                        help="smoke run: smallest size, 1 run, no peer (attention), tiny (gpt)")
+    a = sub.add_parser("attention", parents=[common], help="B2 causal attention core")
+    a.add_argument("--T", type=int, nargs="+", default=[512, 1024, 2048, 4096],
+                   help="sequence lengths compared with the peer")
+    a.add_argument("--alone-T", type=int, nargs="*", default=[8192, 16384],
+                   help="sequence lengths run by attnlab alone (the peer's T x T would not fit)")
+    g = sub.add_parser("gpt", parents=[common], help="B1 GPT training step")
+    g.add_argument("--config", nargs="+", default=["tiny", "small", "gpt2s"],
+                   choices=["tiny", "small", "gpt2s"])
+    args = ap.parse_args()
+    if args.runs < 1 or args.threads < 1:
+        ap.error("--runs and --threads must be positive")
+    try:
+        (attention if args.bench == "attention" else gpt)(args)
+    except BenchError as e:
+        print(f"bench.py: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
