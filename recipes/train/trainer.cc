@@ -1,0 +1,285 @@
+#include "recipes/train/trainer.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "framework/autograd/tape.h"
+#include "framework/core/error.h"
+#include "framework/core/param_store.h"
+#include "framework/core/threads.h"
+#include "framework/core/version.h"
+#include "framework/io/tensorboard.h"
+#include "framework/ops/elementwise.h"
+#include "optim/grad_clip.h"
+#include "recipes/data/loader.h"
+#include "recipes/run/checkpoint.h"
+#include "recipes/run/metrics_log.h"
+#include "recipes/run/progress.h"
+#include "recipes/run/run_dir.h"
+#include "recipes/train/data_source.h"
+#include "recipes/train/evaluate.h"
+#include "recipes/train/from_recipe.h"
+
+namespace attn {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// SIGINT/SIGTERM only set a flag: the loop finishes the current step, writes a checkpoint and
+// returns, so Ctrl-C never loses more than one step and never leaves a torn checkpoint.
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) {
+  g_signal.store(sig);
+}
+
+class SignalGuard {
+ public:
+  SignalGuard() {
+    g_signal.store(0);
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~SignalGuard() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+// Everything one training run holds; train() wires it up and runs the loop.
+class Trainer {
+ public:
+  Trainer(const config::Recipe& recipe, const TrainOptions& options)
+      : recipe_(recipe),
+        options_(options),
+        data_(open_data_source(recipe)),
+        run_(open_run_dir(recipe, options.run_dir, options.resume)),
+        model_(store_, gpt_config(recipe)),
+        progress_(recipe.train().steps(), options.quiet, stdout) {
+    store_.finalize();
+    store_.initialize(recipe.train().seed());
+    optimizer_ = make_optimizer(recipe, store_);
+    schedule_ = schedule_options(recipe);
+    const int64_t micro = recipe.train().micro_batches();
+    if (recipe.data().batch_size() % micro != 0)
+      throw Error(
+          ErrorKind::kConfig, "train.micro_batches",
+          fmt::format("{} does not divide data.batch_size {}", micro, recipe.data().batch_size()));
+    loader_ = std::make_unique<TokenLoader>(
+        data_.train, recipe.model().seq_len(), recipe.data().batch_size() / micro,
+        recipe.train().seed(), 0, 1, recipe.data().pack_documents());
+  }
+
+  TrainResult run() {
+    TrainResult result;
+    result.run_dir = run_.root;
+    result.val_loss = result.val_bpb = std::nan("");
+    restore_or_start();
+    if (recipe_.log().tensorboard()) events_ = std::make_unique<EventWriter>(run_.root, "train");
+    metrics_ = std::make_unique<MetricsLog>(run_.metrics());
+
+    const int64_t steps = recipe_.train().steps();
+    progress_.message(fmt::format(
+        "train {}: {} parameters, {} steps of {} tokens, {} threads, run dir {}", recipe_.name(),
+        format_si(static_cast<double>(store_.num_elements())), steps,
+        format_si(static_cast<double>(recipe_.data().batch_size() * recipe_.model().seq_len())),
+        num_threads(), run_.root));
+    SignalGuard signals;
+    int64_t window_tokens = 0;
+    Clock::time_point window_start = Clock::now();
+    while (step_ < steps) {
+      const Clock::time_point t0 = Clock::now();
+      const auto [loss, norm, tokens] = train_step();
+      elapsed_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
+      ++step_;
+      tokens_seen_ += tokens;
+      window_tokens += tokens;
+      result.last_loss = loss;
+
+      const double window_s = std::chrono::duration<double>(Clock::now() - window_start).count();
+      const double tok_s = window_s > 0 ? static_cast<double>(window_tokens) / window_s : 0.0;
+      const bool log_now = step_ % recipe_.log().every() == 0 || step_ == steps || step_ == 1;
+      // On a terminal the line redraws every step; in a log file one line per metrics row.
+      if (progress_.tty() || log_now) progress_.update(step_, loss, tok_s);
+      if (log_now) {
+        log_row({{"step", step_},
+                 {"loss", loss},
+                 {"lr", lr_},
+                 {"grad_norm", norm},
+                 {"tokens_per_s", tok_s},
+                 {"tokens", tokens_seen_},
+                 {"elapsed_s", elapsed_s_}});
+        window_tokens = 0;
+        window_start = Clock::now();
+      }
+      const int64_t eval_every = recipe_.train().eval_every();
+      if ((eval_every > 0 && step_ % eval_every == 0) || step_ == steps) {
+        const EvalResult e = validate();
+        result.val_loss = e.loss;
+        result.val_bpb = e.bpb;
+      }
+      const int64_t ckpt_every = recipe_.train().checkpoint_every();
+      const bool stop = g_signal.load() != 0 || step_ == options_.stop_after;
+      if ((ckpt_every > 0 && step_ % ckpt_every == 0) || step_ == steps || stop) save();
+      if (stop) {
+        result.interrupted = true;
+        progress_.message(fmt::format("stopped after step {} ({}); resume with --resume", step_,
+                                      g_signal.load() ? "signal" : "--stop-after"));
+        break;
+      }
+    }
+    progress_.finish();
+    render();
+    result.steps_done = step_;
+    return result;
+  }
+
+ private:
+  struct StepStats {
+    double loss, grad_norm;
+    int64_t tokens;
+  };
+
+  // One optimizer step over `micro_batches` batches. The loss is the mean over all target tokens
+  // of the step: each micro-batch's mean is weighted by its share of the tokens, so the result
+  // does not depend on how the batch is split.
+  StepStats train_step() {
+    lr_ = learning_rate(schedule_, step_);
+    optimizer_->set_lr(lr_);
+    std::vector<Batch> batches;
+    int64_t tokens = 0;
+    for (int m = 0; m < recipe_.train().micro_batches(); ++m) {
+      batches.push_back(loader_->next());
+      tokens += batches.back().target_tokens;
+    }
+    store_.zero_grad();
+    double loss = 0;
+    for (const Batch& b : batches) {
+      if (b.target_tokens == 0) continue;
+      const double w = static_cast<double>(b.target_tokens) / static_cast<double>(tokens);
+      Tensor l = model_.loss(gpt_input(b));
+      loss += w * l.item();
+      backward(scale(l, w));
+    }
+    if (!std::isfinite(loss))
+      throw Error(ErrorKind::kNumeric, fmt::format("step {}", step_ + 1),
+                  fmt::format("training loss is {} (lr {:.3g}); lower optim.lr or set "
+                              "optim.grad_clip. Last checkpoint: {}",
+                              loss, lr_, latest_complete_checkpoint(run_.checkpoints())));
+    const double clip = recipe_.optim().grad_clip();
+    const double norm = clip > 0 ? clip_grad_norm(store_, clip) : grad_norm(store_);
+    optimizer_->step();
+    return {loss, norm, tokens};
+  }
+
+  EvalResult validate() {
+    const int64_t rows =
+        recipe_.eval().batch_size() > 0 ? recipe_.eval().batch_size() : recipe_.data().batch_size();
+    const EvalResult e = evaluate(model_, data_, rows, recipe_.model().seq_len(),
+                                  recipe_.train().eval_steps(), recipe_.data().pack_documents());
+    log_row({{"step", step_}, {"val_loss", e.loss}, {"val_bpb", e.bpb}});
+    progress_.message(fmt::format("step {}: val loss {:.4f}, {:.4f} bits/byte ({} tokens)", step_,
+                                  e.loss, e.bpb, e.tokens));
+    render();
+    return e;
+  }
+
+  void log_row(const nlohmann::json& row) {
+    metrics_->append(row);
+    if (!events_) return;
+    for (const auto& [key, value] : row.items())
+      if (key != "step" && value.is_number()) events_->scalar(key, step_, value.get<double>());
+    events_->flush();
+  }
+
+  // Plots are a convenience: failing to draw one must not stop training.
+  void render() {
+    try {
+      render_plots(run_.root);
+    } catch (const Error& e) {
+      progress_.message(fmt::format("warning: plots not written: {}", e.what()));
+    }
+  }
+
+  void save() {
+    CheckpointState s;
+    s.set_step(step_);
+    s.set_seed(recipe_.train().seed());
+    const LoaderState cursor = loader_->state();
+    s.mutable_data()->set_epoch(cursor.epoch);
+    s.mutable_data()->set_cursor(cursor.cursor);
+    s.set_world_size(1);
+    s.set_recipe_hash(config::recipe_hash_hex(recipe_));
+    s.set_tokens_seen(tokens_seen_);
+    s.set_elapsed_s(elapsed_s_);
+    s.set_optimizer(recipe_.optim().kind() == attnlab::config::Optim::SGD ? "sgd" : "adamw");
+    s.set_attnlab_version(kVersion);
+    const std::string dir =
+        save_checkpoint(run_.checkpoints(), store_, *optimizer_, s, recipe_.train().keep_last());
+    progress_.message(fmt::format("step {}: checkpoint {}", step_, dir));
+  }
+
+  void restore_or_start() {
+    if (!options_.resume) return;
+    std::string dir;
+    auto warn = [&](const std::string& w) { progress_.message("warning: " + w); };
+    std::optional<CheckpointState> s =
+        resume_latest(run_.checkpoints(), store_, *optimizer_, warn, &dir);
+    if (!s) {
+      progress_.message("no complete checkpoint in " + run_.checkpoints() + ": starting at step 0");
+      truncate_metrics_after(run_.metrics(), 0);
+      return;
+    }
+    if (s->recipe_hash() != config::recipe_hash_hex(recipe_) || s->world_size() != 1)
+      throw Error(ErrorKind::kInput, dir,
+                  "checkpoint was written by a different recipe or rank count than this run");
+    step_ = s->step();
+    tokens_seen_ = s->tokens_seen();
+    elapsed_s_ = s->elapsed_s();
+    loader_->restore({s->data().epoch(), s->data().cursor()});
+    truncate_metrics_after(run_.metrics(), step_);
+    progress_.message(fmt::format("resumed from {} (step {})", dir, step_));
+  }
+
+  const config::Recipe& recipe_;
+  TrainOptions options_;
+  DataSource data_;
+  RunDir run_;
+  ParamStore store_;
+  Gpt model_;
+  Progress progress_;
+  std::unique_ptr<Optimizer> optimizer_;
+  ScheduleOptions schedule_;
+  std::unique_ptr<TokenLoader> loader_;
+  std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<EventWriter> events_;
+  int64_t step_ = 0;
+  int64_t tokens_seen_ = 0;
+  double elapsed_s_ = 0;
+  double lr_ = 0;
+};
+
+}  // namespace
+
+TrainResult train(const config::Recipe& recipe, const TrainOptions& options) {
+  flush_denormals();
+  Trainer trainer(recipe, options);
+  return trainer.run();
+}
+
+}  // namespace attn

@@ -1,0 +1,31 @@
+// `attnlab train`: one recipe -> a run directory with metrics, plots, TensorBoard events and
+// checkpoints; resumable bit for bit, interruptible (SIGINT saves a checkpoint first).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "framework/config/recipe_loader.h"
+
+namespace attn {
+
+struct TrainOptions {
+  std::string run_dir;      // "" = log.run_dir or runs/<name>
+  bool resume = false;      // continue from the newest complete checkpoint
+  bool quiet = false;       // no progress output (errors and the summary only)
+  int64_t stop_after = -1;  // stop (with a checkpoint) after this step, as if interrupted; -1 = off
+};
+
+struct TrainResult {
+  std::string run_dir;
+  int64_t steps_done = 0;  // optimizer steps completed (including those before a resume)
+  double last_loss = 0;
+  double val_loss = 0;  // NaN when no validation ran
+  double val_bpb = 0;   // bits per byte of the validation split
+  bool interrupted = false;
+};
+
+TrainResult train(const config::Recipe& recipe, const TrainOptions& options);
+
+}  // namespace attn

@@ -1,0 +1,224 @@
+// `attnlab train | eval | sample` end to end, through the real binary (a crash mid-checkpoint
+// must kill a process, not the test): resume bit-identity, crash safety, thread-count
+// determinism, and the errors of bad inputs.
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "framework/io/file_util.h"
+#include "framework/rng/philox.h"
+#include "recipes/data/token_shard.h"
+#include "recipes/run/metrics_log.h"
+
+namespace attn {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CliResult {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+CliResult run_cli(const std::string& args, const std::string& env = "") {
+  const std::string cmd = env + " " + ATTNLAB_BINARY + " " + args + " 2>&1";
+  CliResult r;
+  std::FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+// Documents of "words" over a small alphabet: learnable structure for a byte-level model.
+TokenShard make_shard(uint64_t seed, int docs) {
+  TokenShard s;
+  s.vocab_size = 256;
+  for (int d = 0; d < docs; ++d) {
+    std::vector<int32_t> t;
+    const int len = 20 + static_cast<int>(philox4x32(seed, d, 0)[0] % 60);
+    for (int i = 0; i < len; ++i) {
+      const uint32_t r = philox4x32(seed, d, i + 1)[0];
+      t.push_back(r % 5 == 0 ? ' ' : 'a' + static_cast<int32_t>(r % 7));
+    }
+    append_document(s, t, static_cast<uint16_t>(d % 3));
+  }
+  return s;
+}
+
+class TrainCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("attnlab_train_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+            std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    write_token_shard((dir_ / "train.bin").string(), make_shard(1, 120));
+    write_token_shard((dir_ / "val.bin").string(), make_shard(2, 20));
+    write_recipe("");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  void write_recipe(const std::string& extra) {
+    std::ofstream(recipe()) << "name: \"t\"\n"
+                            << "model { width: 32 layers: 1 heads: 2 seq_len: 32 mlp_ratio: 2 }\n"
+                            << "data { corpus: SHARDS train: \"" << (dir_ / "train.bin").string()
+                            << "\" val: \"" << (dir_ / "val.bin").string() << "\" batch_size: 4 }\n"
+                            << "optim { lr: 3e-3 warmup_steps: 2 }\n"
+                            << "train { steps: 20 eval_every: 10 eval_steps: 2 "
+                               "checkpoint_every: 5 keep_last: 2 micro_batches: 2 }\n"
+                            << "log { every: 1 tensorboard: true }\n"
+                            << extra;
+  }
+  std::string recipe() const { return (dir_ / "r.textproto").string(); }
+  std::string run(const std::string& name) const { return (dir_ / name).string(); }
+
+  // Training losses by step from a run's metrics.jsonl.
+  std::vector<double> losses(const std::string& run_dir) const {
+    std::vector<double> out;
+    for (const auto& row : read_metrics(run_dir + "/metrics.jsonl"))
+      if (row.contains("loss")) out.push_back(row["loss"].get<double>());
+    return out;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(TrainCli, ResumeContinuesBitForBit) {
+  CliResult a = run_cli("train " + recipe() + " --quiet --run-dir " + run("a"));
+  ASSERT_EQ(a.code, 0) << a.output;
+  CliResult b1 = run_cli("train " + recipe() + " --quiet --stop-after 10 --run-dir " + run("b"));
+  ASSERT_EQ(b1.code, 0) << b1.output;
+  EXPECT_EQ(losses(run("b")).size(), 10u);
+  CliResult b2 = run_cli("train " + recipe() + " --quiet --resume --run-dir " + run("b"));
+  ASSERT_EQ(b2.code, 0) << b2.output;
+  const std::vector<double> la = losses(run("a")), lb = losses(run("b"));
+  ASSERT_EQ(la.size(), 20u);
+  EXPECT_EQ(la, lb);  // exact: same bits after the resume
+  EXPECT_EQ(read_file(run("a") + "/checkpoints/step_20/model.safetensors"),
+            read_file(run("b") + "/checkpoints/step_20/model.safetensors"));
+  EXPECT_LT(la.back(), la.front());
+  // keep_last 2: only step_15 and step_20 remain.
+  EXPECT_FALSE(fs::exists(run("a") + "/checkpoints/step_10"));
+  EXPECT_TRUE(fs::exists(run("a") + "/checkpoints/step_15/DONE"));
+  EXPECT_TRUE(fs::exists(run("a") + "/plots/loss.png"));
+  bool events = false;
+  for (const auto& e : fs::directory_iterator(run("a")))
+    events |= e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  EXPECT_TRUE(events);
+}
+
+TEST_F(TrainCli, CrashDuringCheckpointKeepsThePreviousOne) {
+  ASSERT_EQ(run_cli("train " + recipe() + " --quiet --stop-after 5 --run-dir " + run("c")).code, 0);
+  // Resume and crash while writing step_10 (after its weights, before DONE).
+  CliResult crash = run_cli("train " + recipe() + " --quiet --resume --run-dir " + run("c"),
+                            "ATTNLAB_FAULT_INJECT=checkpoint_midway");
+  EXPECT_EQ(crash.code, 75) << crash.output;
+  EXPECT_FALSE(fs::exists(run("c") + "/checkpoints/step_10"));
+  EXPECT_TRUE(fs::exists(run("c") + "/checkpoints/step_5/DONE"));
+  CliResult eval = run_cli("eval " + run("c") + " --json");
+  EXPECT_EQ(eval.code, 0) << eval.output;
+  EXPECT_NE(eval.output.find("\"step\":5"), std::string::npos) << eval.output;
+  // A later resume starts from step_5 and ends exactly where an uninterrupted run ends.
+  CliResult resumed = run_cli("train " + recipe() + " --resume --run-dir " + run("c"));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("step_5"), std::string::npos) << resumed.output;
+  ASSERT_EQ(run_cli("train " + recipe() + " --quiet --run-dir " + run("d")).code, 0);
+  EXPECT_EQ(losses(run("c")), losses(run("d")));
+}
+
+TEST_F(TrainCli, CorruptNewestCheckpointIsSkippedWithAWarning) {
+  ASSERT_EQ(run_cli("train " + recipe() + " --quiet --stop-after 10 --run-dir " + run("e")).code,
+            0);
+  std::ofstream(run("e") + "/checkpoints/step_10/model.safetensors") << "garbage";
+  CliResult r = run_cli("train " + recipe() + " --resume --run-dir " + run("e"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("skipping checkpoint"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("step_10"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
+}
+
+TEST_F(TrainCli, SameLossCurveOnOneAndTwoThreads) {
+  ASSERT_EQ(run_cli("train " + recipe() + " --quiet --threads 1 --run-dir " + run("t1")).code, 0);
+  ASSERT_EQ(run_cli("train " + recipe() + " --quiet --threads 2 --run-dir " + run("t2")).code, 0);
+  EXPECT_EQ(losses(run("t1")), losses(run("t2")));
+}
+
+TEST_F(TrainCli, EvalAndSampleReadTheRun) {
+  ASSERT_EQ(run_cli("train " + recipe() + " --quiet --run-dir " + run("s")).code, 0);
+  CliResult e = run_cli("eval " + run("s"));
+  EXPECT_EQ(e.code, 0) << e.output;
+  EXPECT_NE(e.output.find("bits/byte"), std::string::npos) << e.output;
+  CliResult a = run_cli("sample " + run("s") + " --prompt ab --tokens 20 --seed 3");
+  CliResult b = run_cli("sample " + run("s") + " --prompt ab --tokens 20 --seed 3");
+  EXPECT_EQ(a.code, 0) << a.output;
+  EXPECT_EQ(a.output, b.output);  // seeded
+  EXPECT_GE(a.output.size(), 22u);
+}
+
+// Bad inputs: a clear message naming the culprit, exit 2 (1 for I/O), nothing overwritten.
+TEST_F(TrainCli, RefusesToOverwriteARunWithoutResume) {
+  ASSERT_EQ(run_cli("train " + recipe() + " --quiet --stop-after 5 --run-dir " + run("o")).code, 0);
+  const std::string before = read_file(run("o") + "/metrics.jsonl");
+  CliResult r = run_cli("train " + recipe() + " --quiet --run-dir " + run("o"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("already holds a run"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(run("o") + "/metrics.jsonl"), before);
+}
+
+TEST_F(TrainCli, MissingShard) {
+  fs::remove(dir_ / "val.bin");
+  CliResult r = run_cli("train " + recipe() + " --quiet --run-dir " + run("m"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("val.bin"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(run("m")));  // checked before the run directory is created
+}
+
+TEST_F(TrainCli, CorruptShard) {
+  std::string bytes = read_file((dir_ / "train.bin").string());
+  std::ofstream((dir_ / "train.bin").string()) << bytes.substr(0, bytes.size() / 2);
+  CliResult r = run_cli("train " + recipe() + " --quiet --run-dir " + run("m"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("train.bin"), std::string::npos) << r.output;
+}
+
+TEST_F(TrainCli, VocabularyMismatch) {
+  CliResult r =
+      run_cli("train " + recipe() + " --quiet --set model.vocab_size=300 --run-dir " + run("m"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("vocab"), std::string::npos) << r.output;
+}
+
+TEST_F(TrainCli, RunDirIsAFile) {
+  std::ofstream(run("file")) << "x";
+  CliResult r = run_cli("train " + recipe() + " --quiet --run-dir " + run("file"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("not a directory"), std::string::npos) << r.output;
+}
+
+TEST_F(TrainCli, BadSet) {
+  CliResult r = run_cli("train " + recipe() + " --set optim.nope=1 --run-dir " + run("m"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("optim.nope"), std::string::npos) << r.output;
+}
+
+TEST_F(TrainCli, ResumeWithAChangedRecipeIsRefused) {
+  ASSERT_EQ(run_cli("train " + recipe() + " --quiet --stop-after 5 --run-dir " + run("x")).code, 0);
+  CliResult r =
+      run_cli("train " + recipe() + " --quiet --resume --set optim.lr=1e-2 --run-dir " + run("x"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("lr"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace attn
