@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "framework/core/error.h"
+#include "tests/support/temp_dir.h"
 
 namespace attn {
 namespace {
@@ -55,13 +56,7 @@ Image decode(const std::string& path) {
 
 class PngPlotTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("attnlab_png_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
+  void SetUp() override { dir_ = test::fresh_temp_dir("png"); }
   void TearDown() override { fs::remove_all(dir_); }
   std::string path(const std::string& name) { return (dir_ / name).string(); }
   fs::path dir_;

@@ -16,17 +16,14 @@
 #include "recipes/data/brown.h"
 #include "recipes/data/brown_prepare.h"
 #include "recipes/data/token_shard.h"
+#include "tests/support/temp_dir.h"
 
 namespace attn {
 namespace {
 namespace fs = std::filesystem;
 
 std::string temp_dir(const std::string& name) {
-  fs::path dir =
-      fs::temp_directory_path() / ("attnlab_brown_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
+  return test::fresh_temp_dir("brown_" + name).string();
 }
 
 void write(const fs::path& path, const std::string& text) {

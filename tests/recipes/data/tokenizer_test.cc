@@ -13,17 +13,14 @@
 #include "recipes/data/bpe_prepare.h"
 #include "recipes/data/token_shard.h"
 #include "recipes/data/tokenizer.h"
+#include "tests/support/temp_dir.h"
 
 namespace attn {
 namespace {
 namespace fs = std::filesystem;
 
 std::string temp_dir(const std::string& name) {
-  fs::path dir =
-      fs::temp_directory_path() / ("attnlab_tok_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
+  return test::fresh_temp_dir("tok_" + name).string();
 }
 
 std::string random_bytes(std::mt19937& rng, size_t n) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "framework/core/error.h"
+#include "tests/support/temp_dir.h"
 
 namespace attn {
 namespace {
@@ -19,11 +20,7 @@ namespace fs = std::filesystem;
 class MetricsLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("attnlab_metrics_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = test::fresh_temp_dir("metrics");
     path_ = (dir_ / "metrics.jsonl").string();
   }
   void TearDown() override { fs::remove_all(dir_); }

@@ -11,6 +11,7 @@
 #include "framework/core/error.h"
 #include "framework/rng/philox.h"
 #include "optim/adamw.h"
+#include "tests/support/temp_dir.h"
 
 namespace attn {
 namespace {
@@ -56,10 +57,11 @@ CheckpointState state_at(int64_t step) {
 class Checkpoint : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = (fs::temp_directory_path() / ("attnlab_ckpt_" + std::to_string(::getpid()))).string();
-    fs::remove_all(dir_);
+    root_ = test::fresh_temp_dir("ckpt");
+    dir_ = (root_ / "checkpoints").string();  // created by the first save
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { fs::remove_all(root_); }
+  fs::path root_;
   std::string dir_;
 };
 

@@ -14,6 +14,7 @@
 #include "framework/rng/philox.h"
 #include "recipes/data/token_shard.h"
 #include "recipes/run/metrics_log.h"
+#include "tests/support/temp_dir.h"
 
 namespace attn {
 namespace {
@@ -57,12 +58,7 @@ TokenShard make_shard(uint64_t seed, int docs) {
 class TrainCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("attnlab_train_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
-            std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = test::fresh_temp_dir("train");
     write_token_shard((dir_ / "train.bin").string(), make_shard(1, 120));
     write_token_shard((dir_ / "val.bin").string(), make_shard(2, 20));
     write_recipe("");
