@@ -35,9 +35,9 @@ inline double fast_exp(double x) {
   return std::exp(x);
 }
 
-// erf with absolute error <= 5e-7 in float arithmetic: Abramowitz & Stegun 7.1.26, erf(|x|) = 1 - t P(t) e^{-x^2}
-// with t = 1 / (1 + p |x|). The absolute bound is what GELU needs (it adds erf to 1); relative
-// error near 0 is larger, so do not use it where erf(x) itself is divided by small values.
+// erf with absolute error <= 5e-7 in float arithmetic: Abramowitz & Stegun 7.1.26, erf(|x|) = 1 - t
+// P(t) e^{-x^2} with t = 1 / (1 + p |x|). The absolute bound is what GELU needs (it adds erf to 1);
+// relative error near 0 is larger, so do not use it where erf(x) itself is divided by small values.
 inline float fast_erf(float x) {
   const float a = x < 0 ? -x : x;
   const float t = 1.0f / (1.0f + 0.3275911f * a);
