@@ -9,7 +9,7 @@ namespace attn {
 Tensor weight_decay_mask(const ParamStore& store, DecayPolicy policy) {
   Tensor mask = store.new_state_buffer();
   for (const ParamInfo& p : store.params())
-    if (policy == DecayPolicy::kAll || p.weight_decay)
+    if (p.trainable && (policy == DecayPolicy::kAll || p.weight_decay))
       mask.slice0(p.offset, p.offset + p.tensor.numel()).fill_(1.0);
   return mask;
 }

@@ -24,6 +24,20 @@ Tensor ParamStore::declare(const std::string& name, const Shape& shape, ParamIni
   return params_.back().tensor;
 }
 
+Tensor ParamStore::declare_buffer(const std::string& name, const Shape& shape, ParamInit init) {
+  Tensor t = declare(name, shape, init, false);
+  t.set_requires_grad(false);
+  params_.back().trainable = false;
+  return t;
+}
+
+int64_t ParamStore::num_trainable() const {
+  int64_t n = 0;
+  for (const ParamInfo& p : params_)
+    if (p.trainable) n += p.tensor.numel();
+  return n;
+}
+
 void ParamStore::finalize(int64_t pad_multiple) {
   ATTN_CHECK(!finalized_, "finalize() called twice");
   ATTN_CHECK(pad_multiple > 0, "pad_multiple {}", pad_multiple);

@@ -30,6 +30,9 @@ struct ParamInfo {
   int64_t offset = 0;  // in elements, within the flat buffer
   ParamInit init;
   bool weight_decay = true;  // false for norms, biases and embeddings by convention of layers
+  // false for buffers: state saved with the model (e.g. a moving average) that the layer updates
+  // itself; no gradient flows into it and optimizers leave it unchanged.
+  bool trainable = true;
 };
 
 class ParamStore {
@@ -43,6 +46,8 @@ class ParamStore {
   // it becomes a live view of the flat buffer then. Names must be unique.
   Tensor declare(const std::string& name, const Shape& shape, ParamInit init = {},
                  bool weight_decay = true);
+  // Declares a buffer: laid out, initialised and checkpointed like a parameter, never trained.
+  Tensor declare_buffer(const std::string& name, const Shape& shape, ParamInit init = {});
 
   // Lays out all declared parameters, allocates the flat buffers (zero-filled) and pads the
   // total to a multiple of `pad_multiple` elements (64 by default; pass lcm(64, world size)).
@@ -61,6 +66,7 @@ class ParamStore {
   Tensor flat_params() const { return flat_params_; }    // [padded_size]
   Tensor flat_grads() const { return flat_grads_; }      // [padded_size]
   int64_t num_elements() const { return used_; }         // without alignment gaps and padding
+  int64_t num_trainable() const;                         // num_elements() without buffers
   int64_t padded_size() const { return padded_; }
   DType dtype() const { return dtype_; }
   Device device() const { return device_; }

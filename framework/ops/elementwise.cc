@@ -119,4 +119,29 @@ Tensor add_bias(const Tensor& x, const Tensor& bias) {
   return out;
 }
 
+Tensor scale_rows(const Tensor& x, const Tensor& s) {
+  bool leading = x.ndim() >= 1 && s.ndim() == x.ndim() - 1;
+  for (int i = 0; leading && i < s.ndim(); ++i) leading = s.size(i) == x.size(i);
+  ATTN_CHECK(leading, "scale_rows: factors {} must have the leading shape of {}", s.str(), x.str());
+  detail::check_cpu("scale_rows", {x, s});
+  detail::check_same_dtype("scale_rows", {x, s});
+  const int64_t cols = x.size(-1), rows = s.numel();
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  detail::dispatch_float(x, "scale_rows", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::scale_rows<T>(out.data<T>(), x.data<T>(), s.data<T>(), rows, cols);
+  });
+  if (!needs_grad({x, s})) return out;
+  record("scale_rows", {out}, [x, s, out, rows, cols] {
+    detail::dispatch_float(x, "scale_rows", [&](auto tag) {
+      using T = decltype(tag);
+      Tensor dx = grad_target(x), ds = grad_target(s);
+      cpu::scale_rows_backward<T>(dx.defined() ? dx.data<T>() : nullptr,
+                                  ds.defined() ? ds.data<T>() : nullptr, out.grad().data<T>(),
+                                  x.data<T>(), s.data<T>(), rows, cols);
+    });
+  });
+  return out;
+}
+
 }  // namespace attn

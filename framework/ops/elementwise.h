@@ -1,5 +1,6 @@
-// Differentiable pointwise arithmetic: a + b, a - b, a * b (same shapes), alpha * x, and the
-// bias add x[..., c] + bias[c]. The binary family also runs on CUDA (f32).
+// Differentiable pointwise arithmetic: a + b, a - b, a * b (same shapes), alpha * x, the
+// bias add x[..., c] + bias[c] and the row scaling x[..., c] * s[...]. The binary family also runs
+// on CUDA (f32).
 #pragma once
 
 #include "framework/core/tensor.h"
@@ -12,5 +13,7 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor scale(const Tensor& x, double alpha);
 // x [..., c] + bias [c]
 Tensor add_bias(const Tensor& x, const Tensor& bias);
+// x [..., c] * s [...]: one factor per row (per-head gates and weights, a scalar times a tensor).
+Tensor scale_rows(const Tensor& x, const Tensor& s);
 
 }  // namespace attn

@@ -21,7 +21,7 @@ Gpt::Gpt(ParamStore& store, const GptConfig& c)
   const double proj_std = c.scale_residual_init
                               ? c.init_std / std::sqrt(2.0 * static_cast<double>(c.layers))
                               : c.init_std;
-  SelfAttentionConfig a;
+  AttentionSpec a;
   a.width = c.width;
   a.heads = c.heads;
   a.kv_heads = c.kv_heads;
@@ -31,17 +31,16 @@ Gpt::Gpt(ParamStore& store, const GptConfig& c)
   a.proj_init_std = proj_std;
   a.rope = c.positional == PositionalType::kRope;
   a.rope_options = c.rope;
-  a.qk_norm = c.qk_norm;
-  a.sink = c.sink;
-  a.window = c.window;
-  a.block_q = c.block_q;
-  a.block_k = c.block_k;
+  a.num_layers = static_cast<int>(c.layers);
+  a.options = c.attention;
   const MlpConfig m{c.width, c.mlp_hidden, c.mlp, c.bias, c.init_std, proj_std};
   for (int64_t i = 0; i < c.layers; ++i) {
     const std::string b = "blocks." + std::to_string(i);
+    a.layer = static_cast<int>(i);
+    Norm norm1(store, b + ".norm1", c.norm, c.width, c.norm_eps);
+    std::unique_ptr<AttentionLayer> attention = make_attention(store, b + ".attn", a);
     blocks_.push_back(std::unique_ptr<Block>(new Block{
-        Norm(store, b + ".norm1", c.norm, c.width, c.norm_eps),
-        SelfAttention(store, b + ".attn", a, static_cast<int>(i)),
+        std::move(norm1), std::move(attention),
         Norm(store, b + ".norm2", c.norm, c.width, c.norm_eps), Mlp(store, b + ".mlp", m)}));
   }
   norm_f_.emplace(store, "norm_f", c.norm, c.width, c.norm_eps);
@@ -50,23 +49,30 @@ Gpt::Gpt(ParamStore& store, const GptConfig& c)
                                       ParamInit::normal(c.init_std));
 }
 
-Tensor Gpt::hidden(const GptInput& in) const {
+Tensor Gpt::hidden(const GptInput& in, const GptForward& f, std::vector<Tensor>* aux) const {
   ATTN_CHECK(in.tokens.ndim() == 1, "Gpt: tokens must be [tokens], got {}", in.tokens.str());
   Tensor x = wte_(in.tokens);
   if (wpe_) x = add(x, (*wpe_)(in.seq.positions));
-  for (const auto& b : blocks_) {
-    x = add(x, b->attn(b->norm1(x), in.seq, *executor_));
-    x = add(x, b->mlp(b->norm2(x)));
+  AttentionContext ctx{in.seq, *executor_, f.training, f.diagnostics, f.map, aux};
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    const Block& b = *blocks_[i];
+    x = add(x, b.attn->forward(b.norm1(x), ctx));
+    x = add(x, b.mlp(b.norm2(x)));
+    if (f.diagnostics) f.diagnostics->record_max_activation(static_cast<int>(i), x);
   }
   return (*norm_f_)(x);
 }
 
-Tensor Gpt::logits(const GptInput& in) const {
-  return matmul(hidden(in), head_, false, true);
+Tensor Gpt::logits(const GptInput& in, const GptForward& f) const {
+  return matmul(hidden(in, f, nullptr), head_, false, true);
 }
 
-Tensor Gpt::loss(const GptInput& in) const {
-  return cross_entropy(logits(in), in.targets);
+Tensor Gpt::loss(const GptInput& in, const GptForward& f) const {
+  std::vector<Tensor> aux;
+  Tensor l = cross_entropy(matmul(hidden(in, f, &aux), head_, false, true), in.targets);
+  if (f.training)
+    for (const Tensor& a : aux) l = add(l, a);
+  return l;
 }
 
 }  // namespace attn

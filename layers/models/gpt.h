@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "layers/attention/self_attention.h"
+#include "layers/attention/attention_layer.h"
 #include "layers/embedding.h"
 #include "layers/mlp.h"
 #include "layers/norm.h"
@@ -33,12 +33,15 @@ struct GptConfig {
   int64_t max_seq_len = 256;  // rows of the learned position table
   double init_std = 0.02;
   bool scale_residual_init = true;  // output projections: init_std / sqrt(2 layers) (GPT-2)
-  // Attention details shared by every block (head_dim = width / heads).
-  bool qk_norm = false;
-  SinkType sink = SinkType::kNone;
-  int64_t window = 0;
-  int64_t block_q = 64;
-  int64_t block_k = 64;
+  // The attention variant and its options (head_dim = width / heads); kind 0 = SOFTMAX.
+  attnlab::config::Attention attention;
+};
+
+// What one forward does besides computing the output.
+struct GptForward {
+  bool training = false;                        // train-mode behaviour of the layers
+  AttentionDiagnostics* diagnostics = nullptr;  // record SPEC-10 statistics
+  AttentionMapRequest* map = nullptr;           // dense weights of one layer (one document)
 };
 
 // One packed batch of documents; targets -100 are ignored by the loss.
@@ -53,8 +56,10 @@ class Gpt {
   // Declares every parameter in `store` (call store.finalize() and initialize() afterwards).
   Gpt(ParamStore& store, const GptConfig& config);
 
-  Tensor logits(const GptInput& in) const;  // [tokens, vocab]
-  Tensor loss(const GptInput& in) const;    // mean cross-entropy over non-ignored targets
+  Tensor logits(const GptInput& in, const GptForward& f = {}) const;  // [tokens, vocab]
+  // Mean cross-entropy over non-ignored targets, plus the layers' auxiliary losses (MoH load
+  // balance) when f.training.
+  Tensor loss(const GptInput& in, const GptForward& f = {}) const;
 
   const GptConfig& config() const { return c_; }
   // Core attention runs through this executor (default: local); not owned.
@@ -63,11 +68,12 @@ class Gpt {
  private:
   struct Block {
     Norm norm1;
-    SelfAttention attn;
+    std::unique_ptr<AttentionLayer> attn;
     Norm norm2;
     Mlp mlp;
   };
-  Tensor hidden(const GptInput& in) const;  // after the final norm, [tokens, width]
+  // After the final norm, [tokens, width]; auxiliary losses are appended to `aux`.
+  Tensor hidden(const GptInput& in, const GptForward& f, std::vector<Tensor>* aux) const;
 
   GptConfig c_;
   Embedding wte_;

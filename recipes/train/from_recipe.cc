@@ -49,23 +49,10 @@ GptConfig gpt_config(const config::Recipe& r) {
   c.bias = m.bias();
   c.max_seq_len = m.seq_len();
   c.init_std = m.init_std();
-  c.qk_norm = a.qk_norm();
-  c.window = a.window();
-  c.block_q = a.block_q();
-  c.block_k = a.block_k();
-  switch (a.kind()) {
-    case cfg::Attention::SOFTMAX:
-      c.sink = SinkType::kNone;
-      break;
-    case cfg::Attention::SINK:
-      c.sink =
-          a.sink().mode() == cfg::Sink::OFF_BY_ONE ? SinkType::kOffByOne : SinkType::kLearnable;
-      break;
-    default:
-      throw Error(ErrorKind::kConfig, "attention.kind",
-                  cfg::Attention::Kind_Name(a.kind()) +
-                      " attention is not available in the GPT model yet (SOFTMAX and SINK are)");
-  }
+  c.attention = a;
+  if (!attention_kind_available(a.kind()))
+    throw Error(ErrorKind::kConfig, "attention.kind",
+                cfg::Attention::Kind_Name(a.kind()) + " attention is not built into this binary");
   if (m.dtype() == cfg::BF16 || r.train().dtype() == cfg::BF16)
     throw Error(ErrorKind::kConfig, "train.dtype", "BF16 needs the CUDA backend (not built yet)");
   if (r.train().device() == cfg::CUDA)

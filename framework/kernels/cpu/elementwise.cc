@@ -59,12 +59,45 @@ void bias_add(T* out, const T* x, const T* bias, int64_t rows, int64_t cols) {
   });
 }
 
+template <typename T>
+void scale_rows(T* out, const T* x, const T* s, int64_t rows, int64_t cols) {
+  parallel_chunks(rows, rows_per_chunk(cols), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T sr = s[r];
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = x[r * cols + c] * sr;
+    }
+  });
+}
+
+template <typename T>
+void scale_rows_backward(T* dx, T* ds, const T* dy, const T* x, const T* s, int64_t rows,
+                         int64_t cols) {
+  parallel_chunks(rows, rows_per_chunk(cols), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* dyr = dy + r * cols;
+      if (dx) {
+        const T sr = s[r];
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) dx[r * cols + c] += dyr[c] * sr;
+      }
+      if (ds) {
+        T acc = 0;
+        for (int64_t c = 0; c < cols; ++c) acc += dyr[c] * x[r * cols + c];
+        ds[r] += acc;
+      }
+    }
+  });
+}
+
 #define ATTN_INSTANTIATE(T)                                                   \
   template void binary_forward<T>(BinaryOp, T*, const T*, const T*, int64_t); \
   template void axpy<T>(T*, T, const T*, int64_t);                            \
   template void mul_accumulate<T>(T*, const T*, const T*, int64_t);           \
   template void scale<T>(T*, const T*, T, int64_t);                           \
-  template void bias_add<T>(T*, const T*, const T*, int64_t, int64_t);
+  template void bias_add<T>(T*, const T*, const T*, int64_t, int64_t);        \
+  template void scale_rows<T>(T*, const T*, const T*, int64_t, int64_t);      \
+  template void scale_rows_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t);
 ATTN_INSTANTIATE(float)
 ATTN_INSTANTIATE(double)
 #undef ATTN_INSTANTIATE

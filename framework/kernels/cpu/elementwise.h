@@ -28,4 +28,13 @@ void scale(T* out, const T* x, T alpha, int64_t n);
 template <typename T>
 void bias_add(T* out, const T* x, const T* bias, int64_t rows, int64_t cols);
 
+// out[r, c] = x[r, c] * s[r]; x is [rows, cols].
+template <typename T>
+void scale_rows(T* out, const T* x, const T* s, int64_t rows, int64_t cols);
+
+// dx[r, c] += dy[r, c] * s[r]; ds[r] += sum_c dy[r, c] x[r, c]. Either target may be null.
+template <typename T>
+void scale_rows_backward(T* dx, T* ds, const T* dy, const T* x, const T* s, int64_t rows,
+                         int64_t cols);
+
 }  // namespace attn::cpu

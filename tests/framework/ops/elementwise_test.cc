@@ -41,6 +41,13 @@ TEST(Gradcheck, AddBias) {
                         {random_normal({1, 1}, 10), random_normal({1}, 11)}));
 }
 
+TEST(Gradcheck, ScaleRows) {
+  EXPECT_TRUE(gradcheck([](auto& x) { return scale_rows(x[0], x[1]); },
+                        {random_normal({3, 2, 5}, 12), random_normal({3, 2}, 13)}));
+  EXPECT_TRUE(gradcheck([](auto& x) { return scale_rows(x[0], x[1]); },
+                        {random_normal({1, 7}, 14), random_normal({1}, 15)}));
+}
+
 TEST(Elementwise, Values) {
   Tensor a = Tensor::from_vector<float>({3}, {1, 2, 3}),
          b = Tensor::from_vector<float>({3}, {4, 5, 6});
@@ -50,12 +57,16 @@ TEST(Elementwise, Values) {
   EXPECT_EQ(scale(a, 2).to_vector<float>(), (std::vector<float>{2, 4, 6}));
   Tensor m = Tensor::from_vector<float>({2, 3}, {1, 2, 3, 4, 5, 6});
   EXPECT_EQ(add_bias(m, a).to_vector<float>(), (std::vector<float>{2, 4, 6, 5, 7, 9}));
+  EXPECT_EQ(scale_rows(m, Tensor::from_vector<float>({2}, {2, -1})).to_vector<float>(),
+            (std::vector<float>{2, 4, 6, -4, -5, -6}));
 }
 
 TEST(Elementwise, RejectsBadShapes) {
   EXPECT_THROW(add(Tensor::zeros({2}), Tensor::zeros({3})), Error);
   EXPECT_THROW(add(Tensor::zeros({2}), Tensor::zeros({2}, DType::kF64)), Error);
   EXPECT_THROW(add_bias(Tensor::zeros({2, 3}), Tensor::zeros({2})), Error);
+  EXPECT_THROW(scale_rows(Tensor::zeros({2, 3}), Tensor::zeros({3})), Error);
+  EXPECT_THROW(scale_rows(Tensor::zeros({2, 3}), Tensor::zeros({1})), Error);
   EXPECT_THROW(add(Tensor::zeros({2}, DType::kI32), Tensor::zeros({2}, DType::kI32)), Error);
 }
 

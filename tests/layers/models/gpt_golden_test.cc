@@ -70,8 +70,8 @@ GptConfig config_from(const SafetensorsFile& f) {
     ATTN_FAIL(kInput, "{}: unknown rope_pairing '{}'", f.path, meta(f, "rope_pairing"));
   c.rope.pairing = RopePairing::kHalf;
   // Small blocks so the 24-token batch spans several query and key tiles of the kernel.
-  c.block_q = 4;
-  c.block_k = 8;
+  c.attention.set_block_q(4);
+  c.attention.set_block_k(8);
   return c;
 }
 

@@ -38,8 +38,8 @@ GptConfig config_b() {
   c.positional = PositionalType::kRope;
   c.tied_head = false;
   c.bias = false;
-  c.qk_norm = true;
-  c.sink = SinkType::kLearnable;
+  c.attention.set_qk_norm(true);
+  c.attention.set_kind(attnlab::config::Attention::SINK);
   return c;
 }
 

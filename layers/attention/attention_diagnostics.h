@@ -1,0 +1,63 @@
+// Attention diagnostics of SPEC-attention section 10, collected during one forward from the core
+// op's fused per-row statistics (never a T x T buffer), and the dense maps `attnlab attnmap` draws.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "framework/core/tensor.h"
+
+namespace attn {
+
+// Keys (metrics.jsonl and TensorBoard): "attn/<stat>" aggregates over layers and heads,
+// "attn/<stat>/l<L>" per layer, "attn/<stat>/l<L>h<H>" per layer and head.
+class AttentionDiagnostics {
+ public:
+  explicit AttentionDiagnostics(double sink_threshold = 0.3) : sink_threshold_(sink_threshold) {}
+
+  // Per-row statistics [tokens, heads] of one layer's attention weights. Rows at document
+  // position 0 are skipped (their single visible key makes every statistic trivial).
+  // first_token_mass: weight on the document's first key; entropy / entropy_normalized: of the
+  // softmax map (normalised by log of the visible keys).
+  void record_maps(int layer, const Tensor& positions, const Tensor& first_token_mass,
+                   const Tensor& entropy, const Tensor& entropy_normalized);
+  // max |x| of the residual stream after block `layer`.
+  void record_max_activation(int layer, const Tensor& x);
+  // A variant's own value, e.g. ("gate_mean", 0, 0.41) -> "attn/gate_mean/l0".
+  void record_layer(const std::string& stat, int layer, double value);
+  // Per-head values, e.g. MoH head usage -> "attn/moh_usage/l<L>h<H>".
+  void record_heads(const std::string& stat, int layer, const std::vector<double>& per_head);
+
+  // Every recorded key with its value, plus the aggregates: attn/first_token_mass, attn/entropy,
+  // attn/entropy_norm (means over layers and heads), attn/sink_head_ratio (share of heads whose
+  // first-token mass exceeds the threshold), attn/max_activation (max over layers), and the
+  // mean over layers of every per-layer variant statistic.
+  std::vector<std::pair<std::string, double>> values() const;
+
+ private:
+  double sink_threshold_;
+  std::map<std::string, double> values_;
+  // Per (layer, head) first-token mass, entropy and normalised entropy.
+  std::map<std::pair<int, int>, std::vector<double>> heads_;
+  std::map<int, double> max_activation_;
+  std::map<std::string, std::vector<double>> per_layer_;  // stat -> values over layers
+};
+
+// Dense attention weights of one layer for `attnlab attnmap`: a batch holding one document of
+// `tokens` tokens. The layer whose index matches fills `weights` [heads, tokens, tokens].
+struct AttentionMapRequest {
+  int layer = 0;
+  int64_t heads = 0, tokens = 0;
+  std::vector<double> weights;
+  std::string description;  // what the weights are, e.g. "softmax probabilities"
+};
+
+// Softmax probabilities [heads, T, T] of q [T, heads, d], k [T, kv_heads, d] for one causal
+// document (scale 1/sqrt(d), optional sink logits [heads] as an extra zero-value column, optional
+// sliding window as in AttentionMask).
+std::vector<double> dense_causal_probabilities(const Tensor& q, const Tensor& k,
+                                               const Tensor& sink = {}, int64_t window = 0);
+
+}  // namespace attn

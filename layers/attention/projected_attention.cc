@@ -1,0 +1,69 @@
+#include "layers/attention/projected_attention.h"
+
+#include "framework/autograd/tape.h"
+#include "framework/ops/norm.h"
+#include "framework/ops/shape.h"
+
+namespace attn {
+
+ProjectedAttention::ProjectedAttention(ParamStore& store, const std::string& name,
+                                       const AttentionSpec& s)
+    : spec_(s),
+      qkv_(store, name + ".qkv", s.width, (s.heads + 2 * s.kv_heads) * s.head_dim, s.bias,
+           s.init_std),
+      proj_(store, name + ".proj", s.heads * s.head_dim, s.width, s.bias, s.proj_init_std) {
+  if (s.options.qk_norm()) {
+    q_norm_ = store.declare(name + ".q_norm.weight", {s.head_dim}, ParamInit::ones(), false);
+    k_norm_ = store.declare(name + ".k_norm.weight", {s.head_dim}, ParamInit::ones(), false);
+  }
+}
+
+Tensor ProjectedAttention::forward(const Tensor& x, AttentionContext& ctx) {
+  const AttentionSpec& s = spec_;
+  const int64_t n = x.size(0), hd = s.head_dim;
+  std::vector<Tensor> parts = split(qkv_(x), 1, {s.heads * hd, s.kv_heads * hd, s.kv_heads * hd});
+  Heads h;
+  h.q = reshape(parts[0], {n, s.heads, hd});
+  h.k = reshape(parts[1], {n, s.kv_heads, hd});
+  h.v = reshape(parts[2], {n, s.kv_heads, hd});
+  if (s.options.qk_norm()) {
+    h.q = rms_norm(h.q, q_norm_, s.qk_norm_eps);
+    h.k = rms_norm(h.k, k_norm_, s.qk_norm_eps);
+  }
+  if (s.rope) {
+    h.q = rope(h.q, ctx.seq.positions, s.rope_options);
+    h.k = rope(h.k, ctx.seq.positions, s.rope_options);
+  }
+  CoreAttentionOptions o;
+  o.mask.kind = MaskKind::kCausal;
+  o.mask.window = s.options.window();
+  if (s.options.block_q() > 0) o.block_q = s.options.block_q();
+  if (s.options.block_k() > 0) o.block_k = s.options.block_k();
+  o.stats.first_token_mass = o.stats.entropy = ctx.diagnostics != nullptr;
+  h.core = ctx.executor.run(core_call_id(s.layer), h.q, h.k, h.v, ctx.seq.cu_seqlens,
+                            ctx.seq.cu_seqlens, sink(), o);
+  Tensor y = combine(x, h, ctx);
+  if (ctx.diagnostics) diagnose(h, ctx);
+  if (ctx.map && ctx.map->layer == s.layer) fill_map(h, ctx);
+  return proj_(reshape(y, {n, s.heads * hd}));
+}
+
+Tensor ProjectedAttention::combine(const Tensor&, const Heads& h, AttentionContext&) {
+  return h.core.out;
+}
+
+void ProjectedAttention::diagnose(const Heads& h, AttentionContext& ctx) {
+  const AttentionStats& st = h.core.stats;
+  ctx.diagnostics->record_maps(spec_.layer, ctx.seq.positions, st.first_token_mass, st.entropy,
+                               st.entropy_normalized);
+}
+
+void ProjectedAttention::fill_map(const Heads& h, AttentionContext& ctx) {
+  NoGrad no_grad;
+  ctx.map->heads = spec_.heads;
+  ctx.map->tokens = h.q.size(0);
+  ctx.map->weights = dense_causal_probabilities(h.q, h.k, sink(), spec_.options.window());
+  ctx.map->description = "softmax probabilities";
+}
+
+}  // namespace attn
