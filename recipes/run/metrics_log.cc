@@ -137,6 +137,16 @@ std::vector<std::string> render_plots(const std::string& run_dir) {
       {"lr.png", "learning rate", "lr", {"lr"}, false},
       {"grad_norm.png", "gradient norm", "grad norm", {"grad_norm"}, true},
       {"throughput.png", "throughput", "tokens/s", {"tokens_per_s"}, false},
+      {"attention.png",
+       "attention diagnostics (training batches)",
+       "value",
+       {"attn/first_token_mass", "attn/sink_head_ratio", "attn/entropy_norm"},
+       false},
+      {"max_activation.png",
+       "max |activation| of the residual stream",
+       "max |x|",
+       {"attn/max_activation", "val/attn/max_activation"},
+       true},
   };
   const fs::path plots = fs::path(run_dir) / "plots";
   std::vector<std::string> written;

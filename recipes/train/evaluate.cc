@@ -9,7 +9,7 @@
 namespace attn {
 
 EvalResult evaluate(const Gpt& model, const DataSource& data, int64_t rows, int64_t seq_len,
-                    int64_t max_batches, bool pack_documents) {
+                    int64_t max_batches, bool pack_documents, AttentionDiagnostics* diagnostics) {
   NoGrad no_grad;
   TokenLoader loader = TokenLoader::eval(data.val, seq_len, rows, 0, 1, pack_documents);
   double nats = 0, bytes = 0;
@@ -18,7 +18,9 @@ EvalResult evaluate(const Gpt& model, const DataSource& data, int64_t rows, int6
     const Batch b = loader.next();
     ++r.batches;
     if (b.target_tokens == 0) continue;
-    nats += model.loss(gpt_input(b)).item() * static_cast<double>(b.target_tokens);
+    GptForward f;
+    if (r.batches == 1) f.diagnostics = diagnostics;
+    nats += model.loss(gpt_input(b), f).item() * static_cast<double>(b.target_tokens);
     // Bits per byte counts the bytes of the predicted tokens, so byte and BPE models compare.
     const std::vector<int32_t> targets = b.targets.to_vector<int32_t>();
     for (int32_t t : targets)

@@ -18,8 +18,10 @@ struct EvalResult {
 };
 
 // Up to `max_batches` batches of `rows` x `seq_len` tokens from the start of the validation
-// split (fewer when the split is shorter). Runs without the tape.
+// split (fewer when the split is shorter). Runs without the tape. With `diagnostics`, the
+// attention statistics of the first batch are recorded there.
 EvalResult evaluate(const Gpt& model, const DataSource& data, int64_t rows, int64_t seq_len,
-                    int64_t max_batches, bool pack_documents);
+                    int64_t max_batches, bool pack_documents,
+                    AttentionDiagnostics* diagnostics = nullptr);
 
 }  // namespace attn

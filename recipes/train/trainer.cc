@@ -37,7 +37,7 @@ using Clock = std::chrono::steady_clock;
 // SIGINT/SIGTERM only set a flag: the loop finishes the current step, writes a checkpoint and
 // returns, so Ctrl-C never loses more than one step and never leaves a torn checkpoint.
 std::atomic<int> g_signal{0};
-extern "C" void on_signal(int sig) {
+extern "C" void attnlab_trainer_on_signal(int sig) {
   g_signal.store(sig);
 }
 
@@ -46,7 +46,7 @@ class SignalGuard {
   SignalGuard() {
     g_signal.store(0);
     struct sigaction sa {};
-    sa.sa_handler = on_signal;
+    sa.sa_handler = attnlab_trainer_on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int_);
     sigaction(SIGTERM, &sa, &old_term_);
@@ -168,11 +168,19 @@ class Trainer {
       tokens += batches.back().target_tokens;
     }
     store_.zero_grad();
+    // Attention diagnostics come from the fused statistics of the step's first micro-batch.
+    const int64_t attn_every = recipe_.log().attn_every();
+    const bool diagnose = attn_every > 0 && ((step_ + 1) % attn_every == 0 || step_ == 0);
+    AttentionDiagnostics diagnostics(recipe_.eval().sink_threshold());
     double loss = 0;
-    for (const Batch& b : batches) {
+    for (size_t m = 0; m < batches.size(); ++m) {
+      const Batch& b = batches[m];
       if (b.target_tokens == 0) continue;
       const double w = static_cast<double>(b.target_tokens) / static_cast<double>(tokens);
-      Tensor l = model_.loss(gpt_input(b));
+      GptForward f;
+      f.training = true;
+      if (diagnose && m == 0) f.diagnostics = &diagnostics;
+      Tensor l = model_.loss(gpt_input(b), f);
       loss += w * l.item();
       backward(scale(l, w));
     }
@@ -184,15 +192,20 @@ class Trainer {
     const double clip = recipe_.optim().grad_clip();
     const double norm = clip > 0 ? clip_grad_norm(store_, clip) : grad_norm(store_);
     optimizer_->step();
+    if (diagnose) log_diagnostics(diagnostics, "");
     return {loss, norm, tokens};
   }
 
   EvalResult validate() {
     const int64_t rows =
         recipe_.eval().batch_size() > 0 ? recipe_.eval().batch_size() : recipe_.data().batch_size();
-    const EvalResult e = evaluate(model_, data_, rows, recipe_.model().seq_len(),
-                                  recipe_.train().eval_steps(), recipe_.data().pack_documents());
+    AttentionDiagnostics diagnostics(recipe_.eval().sink_threshold());
+    const bool diagnose = recipe_.eval().diagnostics();
+    const EvalResult e =
+        evaluate(model_, data_, rows, recipe_.model().seq_len(), recipe_.train().eval_steps(),
+                 recipe_.data().pack_documents(), diagnose ? &diagnostics : nullptr);
     log_row({{"step", step_}, {"val_loss", e.loss}, {"val_bpb", e.bpb}});
+    if (diagnose) log_diagnostics(diagnostics, "val/");
     progress_.message(fmt::format("step {}: val loss {:.4f}, {:.4f} bits/byte ({} tokens)", step_,
                                   e.loss, e.bpb, e.tokens));
     render();
@@ -205,6 +218,13 @@ class Trainer {
     for (const auto& [key, value] : row.items())
       if (key != "step" && value.is_number()) events_->scalar(key, step_, value.get<double>());
     events_->flush();
+  }
+
+  // One metrics row of attention statistics; `prefix` "val/" marks those of the validation data.
+  void log_diagnostics(const AttentionDiagnostics& d, const std::string& prefix) {
+    nlohmann::json row{{"step", step_}};
+    for (const auto& [key, value] : d.values()) row[prefix + key] = value;
+    if (row.size() > 1) log_row(row);
   }
 
   // Plots are a convenience: failing to draw one must not stop training.
