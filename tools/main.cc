@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   add(attn::cli::add_train_command);
   add(attn::cli::add_eval_command);
   add(attn::cli::add_sample_command);
+  add(attn::cli::add_ablate_command);
+  add(attn::cli::add_attnmap_command);
 
   try {
     app.parse(argc, argv);

@@ -278,6 +278,11 @@ class Rules {
                             h.top_k(), routed));
         break;
       }
+      case cfg::Attention::AFFINE_SCALED:
+        require(a.window() == 0, {"attention.window", "attention.kind"},
+                "AFFINE_SCALED spreads beta over every visible key of the document: a sliding "
+                "window is not supported");
+        break;
       default:
         break;
     }

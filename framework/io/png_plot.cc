@@ -1,87 +1,19 @@
 #include "framework/io/png_plot.h"
 
-#include <png.h>
-
 #include <algorithm>
 #include <cmath>
-#include <csetjmp>
 #include <cstdio>
 
 #include "framework/core/error.h"
 #include "framework/io/bitmap_font.h"
 #include "framework/io/file_util.h"
+#include "framework/io/png_canvas.h"
 
 namespace attn {
 
 namespace {
 
-constexpr Rgb kWhite{255, 255, 255}, kBlack{0, 0, 0}, kGrid{228, 228, 228}, kFrame{160, 160, 160};
 constexpr int kLeft = 110, kRight = 30, kTop = 50, kBottom = 80;  // margins around the plot area
-constexpr int kTextScale = 2;
-
-struct Rect {
-  int x0, y0, x1, y1;  // inclusive
-  bool contains(int x, int y) const { return x >= x0 && x <= x1 && y >= y0 && y <= y1; }
-};
-
-class Canvas {
- public:
-  Canvas(int w, int h) : w_(w), h_(h), rgb_(static_cast<size_t>(w) * h * 3, 255) {}
-  int width() const { return w_; }
-  int height() const { return h_; }
-  const uint8_t* row(int y) const { return rgb_.data() + static_cast<size_t>(y) * w_ * 3; }
-
-  void set(int x, int y, Rgb c, const Rect* clip = nullptr) {
-    if (x < 0 || y < 0 || x >= w_ || y >= h_ || (clip && !clip->contains(x, y))) return;
-    uint8_t* p = rgb_.data() + (static_cast<size_t>(y) * w_ + x) * 3;
-    p[0] = c.r, p[1] = c.g, p[2] = c.b;
-  }
-  void fill(Rect r, Rgb c) {
-    for (int y = r.y0; y <= r.y1; ++y)
-      for (int x = r.x0; x <= r.x1; ++x) set(x, y, c);
-  }
-  void frame(Rect r, Rgb c) {
-    line(r.x0, r.y0, r.x1, r.y0, c), line(r.x0, r.y1, r.x1, r.y1, c);
-    line(r.x0, r.y0, r.x0, r.y1, c), line(r.x1, r.y0, r.x1, r.y1, c);
-  }
-  // Bresenham; `thick` adds the pixel below and right so 2-pixel lines stay gap-free.
-  void line(int x0, int y0, int x1, int y1, Rgb c, const Rect* clip = nullptr, bool thick = false) {
-    const int dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0);
-    const int sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
-    int err = dx + dy;
-    for (;;) {
-      set(x0, y0, c, clip);
-      if (thick) set(x0 + 1, y0, c, clip), set(x0, y0 + 1, c, clip);
-      if (x0 == x1 && y0 == y1) break;
-      const int e2 = 2 * err;
-      if (e2 >= dy) err += dy, x0 += sx;
-      if (e2 <= dx) err += dx, y0 += sy;
-    }
-  }
-  // Top-left anchored text; `vertical` rotates it a quarter turn counter-clockwise (y labels).
-  void text(int x, int y, std::string_view s, Rgb c, bool vertical = false) {
-    for (size_t i = 0; i < s.size(); ++i) {
-      const uint8_t* rows = glyph_rows(s[i], i > 0 ? s[i - 1] : ' ');
-      const int advance = static_cast<int>(i) * kGlyphAdvance;
-      for (int gy = 0; gy < kGlyphHeight; ++gy)
-        for (int gx = 0; gx < kGlyphWidth; ++gx) {
-          if (!(rows[gy] & (0x10 >> gx))) continue;
-          for (int a = 0; a < kTextScale; ++a)
-            for (int b = 0; b < kTextScale; ++b) {
-              const int u = (advance + gx) * kTextScale + a, v = gy * kTextScale + b;
-              if (vertical)
-                set(x + v, y - u, c);
-              else
-                set(x + u, y + v, c);
-            }
-        }
-    }
-  }
-
- private:
-  int w_, h_;
-  std::vector<uint8_t> rgb_;
-};
 
 // A value range mapped onto pixels; log axes map log10(value).
 struct Axis {
@@ -177,35 +109,32 @@ std::vector<Tick> axis_ticks(const Axis& a) {
   return out;
 }
 
-void on_png_error(png_structp png, png_const_charp msg) {
-  std::snprintf(static_cast<char*>(png_get_error_ptr(png)), 256, "%s", msg);
-  png_longjmp(png, 1);
-}
-void on_png_warning(png_structp, png_const_charp) {}
-void on_png_write(png_structp png, png_bytep data, png_size_t n) {
-  static_cast<std::string*>(png_get_io_ptr(png))->append(reinterpret_cast<const char*>(data), n);
+// Horizontal grid lines, tick marks and labels of the y axis; `py` maps a value to a row.
+template <typename F>
+void draw_y_ticks(Canvas& c, const Rect& area, const Axis& ya, const F& py) {
+  const int glyph_h = kGlyphHeight * kTextScale;
+  for (const Tick& t : axis_ticks(ya)) {
+    const int y = py(t.value);
+    c.line(area.x0, y, area.x1, y, kGrid);
+    c.line(area.x0 - 5, y, area.x0, y, kBlack);
+    c.text(area.x0 - 8 - text_width(t.label, kTextScale), y - glyph_h / 2, t.label, kBlack);
+  }
 }
 
-// Encodes in memory so the file itself can be replaced atomically in one write.
-std::string encode_png(const Canvas& c) {
-  std::string out;
-  char err[256] = "unknown libpng error";
-  png_structp png =
-      png_create_write_struct(PNG_LIBPNG_VER_STRING, err, on_png_error, on_png_warning);
-  if (!png) ATTN_FAIL(kInternal, "png_create_write_struct failed");
-  png_infop info = png_create_info_struct(png);
-  if (!info || setjmp(png_jmpbuf(png))) {
-    png_destroy_write_struct(&png, info ? &info : nullptr);
-    ATTN_FAIL(kInternal, "libpng: {}", err);
-  }
-  png_set_write_fn(png, &out, on_png_write, nullptr);
-  png_set_IHDR(png, info, c.width(), c.height(), 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  for (int y = 0; y < c.height(); ++y) png_write_row(png, c.row(y));
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  return out;
+void draw_titles(Canvas& c, const Rect& area, const std::string& title, const std::string& x_label,
+                 const std::string& y_label) {
+  c.text((kPlotWidth - text_width(title, kTextScale)) / 2, 16, title, kBlack);
+  c.text((area.x0 + area.x1 - text_width(x_label, kTextScale)) / 2, kPlotHeight - 30, x_label,
+         kBlack);
+  c.text(14, (area.y0 + area.y1 + text_width(y_label, kTextScale)) / 2, y_label, kBlack, true);
+}
+
+// `s` cut to at most `width` pixels, ".." marking the cut.
+std::string fit_text(const std::string& s, int width) {
+  if (text_width(s, kTextScale) <= width) return s;
+  std::string out = s;
+  while (!out.empty() && text_width(out + "..", kTextScale) > width) out.pop_back();
+  return out.empty() ? "" : out + "..";
 }
 
 }  // namespace
@@ -248,12 +177,7 @@ void write_line_plot(const std::string& path, const std::string& title, const st
   const int glyph_h = kGlyphHeight * kTextScale;
 
   // Grid and tick labels first so the curves draw over them.
-  for (const Tick& t : axis_ticks(ya)) {
-    const int y = py(t.value);
-    c.line(area.x0, y, area.x1, y, kGrid);
-    c.line(area.x0 - 5, y, area.x0, y, kBlack);
-    c.text(area.x0 - 8 - text_width(t.label, kTextScale), y - glyph_h / 2, t.label, kBlack);
-  }
+  draw_y_ticks(c, area, ya, py);
   const std::vector<Tick> xt = axis_ticks(xa);
   int widest = 0;
   for (const Tick& t : xt) widest = std::max(widest, text_width(t.label, kTextScale));
@@ -310,11 +234,70 @@ void write_line_plot(const std::string& path, const std::string& title, const st
     }
   }
 
-  c.text((kPlotWidth - text_width(title, kTextScale)) / 2, 16, title, kBlack);
-  c.text((area.x0 + area.x1 - text_width(x_label, kTextScale)) / 2, kPlotHeight - 30, x_label,
-         kBlack);
-  c.text(14, (area.y0 + area.y1 + text_width(y_label, kTextScale)) / 2, y_label, kBlack, true);
+  draw_titles(c, area, title, x_label, y_label);
+  write_file_atomic(path, encode_png(c));
+}
 
+void write_bar_chart(const std::string& path, const std::string& title, const std::string& y_label,
+                     const std::vector<Bar>& bars) {
+  const auto has_error = [](const Bar& b) { return std::isfinite(b.error) && b.error > 0; };
+  double lo = INFINITY, hi = -INFINITY;
+  bool any = false;
+  for (const Bar& b : bars) {
+    if (!std::isfinite(b.value)) continue;
+    any = true;
+    const double e = has_error(b) ? b.error : 0.0;
+    lo = std::min(lo, b.value - e), hi = std::max(hi, b.value + e);
+  }
+  // Bars start at zero unless that would squash their differences into a sliver at the top
+  // (losses of 2.31 and 2.35): then the axis zooms onto the data.
+  const bool from_zero = any && !(lo > 0 && lo > 0.5 * hi) && !(hi < 0 && hi < 0.5 * lo);
+  if (from_zero) lo = std::min(lo, 0.0), hi = std::max(hi, 0.0);
+  Axis ya = padded(lo, hi, false, any, 0.05);
+  if (from_zero && lo == 0) ya.lo = 0;  // no padding below a zero baseline
+  if (from_zero && hi == 0) ya.hi = 0;
+  if (ya.hi <= ya.lo) ya.hi = ya.lo + 1;  // every bar 0: show a unit range
+  const double baseline = from_zero ? 0.0 : ya.lo;
+
+  Canvas c(kPlotWidth, kPlotHeight);
+  const Rect area{kLeft, kTop, kPlotWidth - kRight, kPlotHeight - kBottom};
+  const auto py = [&](double y) {
+    return area.y1 -
+           static_cast<int>(std::lround(std::clamp(ya.frac(y), -1.0, 2.0) * (area.y1 - area.y0)));
+  };
+  const int glyph_h = kGlyphHeight * kTextScale;
+  draw_y_ticks(c, area, ya, py);
+  if (!any)
+    c.text((area.x0 + area.x1 - text_width("no data", kTextScale)) / 2,
+           (area.y0 + area.y1 - glyph_h) / 2, "no data", kFrame);
+
+  const int n = std::max<int>(1, static_cast<int>(bars.size()));
+  const double slot = static_cast<double>(area.x1 - area.x0) / n;
+  const int half = std::clamp(static_cast<int>(slot * 0.3), 1, 60);
+  for (size_t i = 0; i < bars.size(); ++i) {
+    const Bar& b = bars[i];
+    const int cx = area.x0 + static_cast<int>(std::lround(slot * (static_cast<double>(i) + 0.5)));
+    const std::string name = fit_text(b.name, static_cast<int>(slot) - 4);
+    c.text(cx - text_width(name, kTextScale) / 2, area.y1 + 9, name, kBlack);
+    if (!std::isfinite(b.value)) continue;
+    const int y0 = py(baseline), y1 = py(b.value);
+    c.fill({cx - half, std::min(y0, y1), cx + half, std::max(y0, y1)}, series_color(i));
+    int top = std::min(y0, y1);
+    if (has_error(b)) {
+      const int ylo = py(b.value - b.error), yhi = py(b.value + b.error), cap = half / 2;
+      for (int d = 0; d < 2; ++d) {
+        c.line(cx + d, ylo, cx + d, yhi, kBlack, &area);
+        c.line(cx - cap, ylo + d, cx + cap, ylo + d, kBlack, &area);
+        c.line(cx - cap, yhi + d, cx + cap, yhi + d, kBlack, &area);
+      }
+      top = std::min(top, yhi);
+    }
+    const std::string value = fit_text(fmt::format("{:.4g}", b.value), static_cast<int>(slot) - 4);
+    c.text(cx - text_width(value, kTextScale) / 2, std::max(area.y0 + 2, top - glyph_h - 6), value,
+           kBlack);
+  }
+  c.frame(area, kBlack);
+  draw_titles(c, area, title, "", y_label);
   write_file_atomic(path, encode_png(c));
 }
 

@@ -1,5 +1,6 @@
-// Line plots as PNG files (libpng) for run directories: axes, numeric ticks, several series in
-// distinct colours, a legend, autoscaling over finite values only, optional log-scale y.
+// Line plots and bar charts as PNG files (libpng) for run directories: axes, numeric ticks,
+// several series in distinct colours, a legend, autoscaling over finite values only, optional log
+// y.
 #pragma once
 
 #include <cstddef>
@@ -31,5 +32,18 @@ inline constexpr int kPlotHeight = 600;
 void write_line_plot(const std::string& path, const std::string& title, const std::string& x_label,
                      const std::string& y_label, const std::vector<Series>& series,
                      bool log_y = false);
+
+struct Bar {
+  std::string name;  // drawn under the bar
+  double value;      // NaN/inf: no bar (the name is still drawn)
+  double error = 0;  // whisker half-length (e.g. one standard deviation); NaN or <= 0: none
+};
+
+// Writes a kPlotWidth x kPlotHeight bar chart atomically: bar i in series_color(i), whiskers at
+// value +- error, names below. The y axis starts at 0 unless every bar is far from it (all
+// values above half the largest, say), then it spans the bars and whiskers and bars rise from
+// its bottom; the tick labels say which. Throws attn::Error(kIo) on write failure.
+void write_bar_chart(const std::string& path, const std::string& title, const std::string& y_label,
+                     const std::vector<Bar>& bars);
 
 }  // namespace attn

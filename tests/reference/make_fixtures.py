@@ -262,6 +262,10 @@ def main():
         tensors, meta = attention_fixture(name, *args)
         write_safetensors(os.path.join(out_dir, "attention", name + ".safetensors"), tensors, meta)
 
+    import variant_fixtures  # whole attention blocks of every variant: fixtures/variants/
+
+    variant_fixtures.main(out_dir)
+
     try:
         import model_fixtures
     except ImportError as e:

@@ -196,7 +196,7 @@ class AffineScaledAttention final : public ProjectedAttention {
           w = a * w + b;
         }
       }
-    ctx.map->description = "affine weights alpha * softmax + beta (may be negative)";
+    ctx.map->description = "affine weights alpha softmax + beta (may be negative)";
   }
 
  private:

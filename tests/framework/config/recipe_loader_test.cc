@@ -125,6 +125,8 @@ const BadCase kBadCases[] = {
      "attention {\n  kind: GROUPED_DIFFERENTIAL\n  grouped_differential { group_ratio: 2 }\n}\n",
      {"model.heads=8"},
      "--set model.heads=8", "8 query/key maps do not split 2:1"},
+    {"affine_window", "attention {\n  kind: AFFINE_SCALED\n  window: 64\n}\n", {},
+     "bad.textproto:3", "attention.window: AFFINE_SCALED spreads beta"},
     {"moh_top_k", "attention {\n  kind: MOH\n  moh { top_k: 4 }\n}\n", {},
      "bad.textproto:3", "attention.moh.top_k: 4 exceeds the 3 routed heads"},
     {"warmup_beyond_steps_points_at_steps", "train {\n  steps: 50\n}\n", {},

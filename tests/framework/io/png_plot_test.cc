@@ -1,6 +1,7 @@
-// PNG line plots, decoded back with libpng: size, series colours present, labels drawn, and
-// empty / NaN / mismatched input handled.
+// PNG line plots and heatmaps, decoded back with libpng: size, series colours present, labels
+// drawn, and empty / NaN / mismatched input handled.
 #include "framework/io/png_plot.h"
+#include "framework/io/png_heatmap.h"
 
 #include <gtest/gtest.h>
 #include <png.h>
@@ -53,6 +54,8 @@ Image decode(const std::string& path) {
   EXPECT_TRUE(png_image_finish_read(&img, nullptr, out.rgb.data(), 0, nullptr)) << img.message;
   return out;
 }
+
+constexpr Rgb kBlackPixel{0, 0, 0};
 
 class PngPlotTest : public ::testing::Test {
  protected:
@@ -140,6 +143,29 @@ TEST_F(PngPlotTest, BadInputIsAnError) {
     EXPECT_EQ(e.kind(), ErrorKind::kIo);
     EXPECT_NE(std::string(e.what()).find("missing_dir"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(PngPlotTest, HeatmapsShowPositiveBlueNegativeRedAndLabels) {
+  // A causal 3 x 3 map with one negative weight, and a second map of the same size.
+  Heatmap a{"head 0", 3, 3, {1, 0, 0, 0.5, 0.5, 0, 0.6, -0.2, 0.6}};
+  Heatmap b{"head 1", 3, 3, {1, 0, 0, 0, 1, 0, 0, 0, 1}};
+  write_heatmaps(path("h.png"), "layer 0", {a, b}, {"a", "b", "c"});
+  const Image img = decode(path("h.png"));
+  ASSERT_GT(img.width, 400);
+  EXPECT_GT(img.count(Rgb{8, 48, 107}), 100u);  // the largest weight, full blue
+  size_t reddish = 0;
+  for (size_t i = 0; i + 2 < img.rgb.size(); i += 3)
+    reddish += img.rgb[i] > img.rgb[i + 2] + 20 && img.rgb[i + 1] < img.rgb[i];
+  EXPECT_GT(reddish, 100u);                // the negative cell
+  EXPECT_GT(img.count(kBlackPixel), 50u);  // titles and labels
+}
+
+TEST_F(PngPlotTest, HeatmapBadInputIsAnError) {
+  EXPECT_THROW(write_heatmaps(path("x.png"), "t", {}), Error);
+  EXPECT_THROW(write_heatmaps(path("x.png"), "t", {Heatmap{"m", 2, 2, {1, 2, 3}}}), Error);
+  EXPECT_THROW(write_heatmaps(path("x.png"), "t", {Heatmap{"m", 2, 2, {1, 2, 3, 4}}}, {"a"}),
+               Error);
+  EXPECT_FALSE(fs::exists(path("x.png")));
 }
 
 }  // namespace

@@ -162,6 +162,43 @@ TEST_F(TrainCli, EvalAndSampleReadTheRun) {
   EXPECT_GE(a.output.size(), 22u);
 }
 
+// Every attention variant trains through the CLI, logs its diagnostics and draws attention maps.
+TEST_F(TrainCli, EveryAttentionKindLogsDiagnosticsAndDrawsMaps) {
+  for (const char* kind :
+       {"SINK", "GATED", "AFFINE_SCALED", "DIFFERENTIAL", "GROUPED_DIFFERENTIAL", "MOH"}) {
+    SCOPED_TRACE(kind);
+    const std::string dir = run(std::string("k_") + kind);
+    CliResult t =
+        run_cli("train " + recipe() + " --quiet --set model.heads=4 --set train.steps=6" +
+                " --set log.attn_every=3 --set attention.kind=" + kind + " --run-dir " + dir);
+    ASSERT_EQ(t.code, 0) << t.output;
+    bool train_row = false, val_row = false;
+    for (const auto& row : read_metrics(dir + "/metrics.jsonl")) {
+      train_row |= row.contains("attn/first_token_mass") && row.contains("attn/max_activation");
+      val_row |= row.contains("val/attn/first_token_mass") && row.contains("val/attn/entropy");
+    }
+    EXPECT_TRUE(train_row && val_row);
+    CliResult m = run_cli("attnmap " + dir + " --layer 0 --text \"ab cd\"");
+    EXPECT_EQ(m.code, 0) << m.output;
+    EXPECT_TRUE(fs::exists(dir + "/plots/attnmap_l0.png")) << m.output;
+  }
+  CliResult bad = run_cli("attnmap " + run("k_MOH") + " --layer 5 --text ab");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.output.find("--layer"), std::string::npos) << bad.output;
+}
+
+// The affine moving average is a buffer in the checkpoint: resuming continues bit for bit.
+TEST_F(TrainCli, ResumeRestoresAttentionBuffers) {
+  const std::string kind = " --set attention.kind=AFFINE_SCALED";
+  ASSERT_EQ(run_cli("train " + recipe() + kind + " --quiet --run-dir " + run("fa")).code, 0);
+  ASSERT_EQ(
+      run_cli("train " + recipe() + kind + " --quiet --stop-after 10 --run-dir " + run("fb")).code,
+      0);
+  ASSERT_EQ(run_cli("train " + recipe() + kind + " --quiet --resume --run-dir " + run("fb")).code,
+            0);
+  EXPECT_EQ(losses(run("fa")), losses(run("fb")));
+}
+
 // Bad inputs: a clear message naming the culprit, exit 2 (1 for I/O), nothing overwritten.
 TEST_F(TrainCli, RefusesToOverwriteARunWithoutResume) {
   ASSERT_EQ(run_cli("train " + recipe() + " --quiet --stop-after 5 --run-dir " + run("o")).code, 0);
