@@ -7,15 +7,13 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <sstream>
 
 #include <fmt/format.h>
-#include <google/protobuf/io/tokenizer.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/text_format.h>
 
 #include "framework/config/recipe_internal.h"
+#include "framework/config/text_format_errors.h"
 #include "framework/core/error.h"
 
 namespace attn {
@@ -26,73 +24,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr double kDefaultSpikeRatio = 1.05;
-
-class SilentErrors : public pb::io::ErrorCollector {
- public:
-  void AddError(int, pb::io::ColumnNumber, const std::string&) override {}
-};
-
-// The line of the last identifier `value` before (line, column): the parser reports a bad enum
-// name at the token after it, which is often on the next line.
-int line_of_identifier(const std::string& text, int line, int column, const std::string& value) {
-  pb::io::ArrayInputStream input(text.data(), static_cast<int>(text.size()));
-  SilentErrors silent;
-  pb::io::Tokenizer tokens(&input, &silent);
-  int found = -1;
-  while (tokens.Next()) {
-    const pb::io::Tokenizer::Token& t = tokens.current();
-    if (t.line > line || (t.line == line && t.column >= column)) break;
-    if (t.type == pb::io::Tokenizer::TYPE_IDENTIFIER && t.text == value) found = t.line;
-  }
-  return found;
-}
-
-// Keeps the parser's first error (later ones are its echoes) and raises it as file:line, with
-// the closest field name for unknown fields and the valid names for a bad `reduce`.
-class FirstError : public pb::io::ErrorCollector {
- public:
-  void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
-    if (seen_) return;
-    seen_ = true;
-    line_ = line;
-    column_ = column;
-    message_ = message;
-  }
-
-  [[noreturn]] void raise(const std::string& text, const std::string& display_name) const {
-    static const std::regex unknown_field(
-        R"re(^Message type "([\w.]+)" has no field named "(\w+)")re");
-    static const std::regex unknown_enum(R"re(^Unknown enumeration value of "(\w+)")re");
-    int line = line_;
-    std::string what = message_;
-    std::smatch m;
-    if (std::regex_search(message_, m, unknown_field)) {
-      const pb::Descriptor* type =
-          pb::DescriptorPool::generated_pool()->FindMessageTypeByName(m[1]);
-      const std::string near =
-          type != nullptr ? config::detail::nearest_field(type, m[2].str()) : "";
-      if (!near.empty()) what += fmt::format(" (did you mean \"{}\"?)", near);
-    } else if (line_ >= 0 && std::regex_search(message_, m, unknown_enum)) {
-      // `reduce` is the only enum of the schema.
-      const int at = line_of_identifier(text, line_, column_, m[1]);
-      if (at >= 0) line = at;
-      const pb::EnumDescriptor* type = AblationMetric::Reduce_descriptor();
-      std::vector<std::string> names;
-      for (int i = 0; i < type->value_count(); ++i) names.push_back(type->value(i)->name());
-      const std::string near = config::detail::nearest_name(names, m[1].str());
-      what += fmt::format(" (one of {}{})", config::detail::enum_names(type),
-                          near.empty() ? "" : fmt::format("; did you mean {}?", near));
-    }
-    throw Error(ErrorKind::kConfig,
-                line >= 0 ? fmt::format("{}:{}", display_name, line + 1) : display_name, what);
-  }
-
- private:
-  bool seen_ = false;
-  int line_ = -1;
-  int column_ = 0;
-  std::string message_;
-};
 
 // "file:line" of a field the text wrote, from the parser's location tree; the file alone when
 // the field was not written. `path` is (field name, index) steps; index -1 for singular fields.
@@ -243,11 +174,11 @@ void validate(Ablation* a, const Locator& loc) {
 Ablation parse(const std::string& text, const std::string& display_name,
                pb::TextFormat::ParseInfoTree* tree) {
   Ablation a;
-  FirstError errors;
+  config::detail::TextFormatErrors errors(Ablation::descriptor());
   pb::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
   parser.WriteLocationsTo(tree);
-  if (!parser.ParseFromString(text, &a)) errors.raise(text, display_name);
+  if (!parser.ParseFromString(text, &a)) errors.raise(text, display_name, ErrorKind::kConfig);
   validate(&a, Locator(display_name, tree));
   return a;
 }

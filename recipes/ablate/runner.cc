@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -29,6 +28,8 @@
 #include "recipes/ablate/results.h"
 #include "recipes/run/checkpoint.h"
 #include "recipes/run/metrics_log.h"
+#include "recipes/run/stop_signals.h"
+#include "recipes/run/stop_signals.h"
 
 extern char** environ;
 
@@ -41,35 +42,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int kLogTailLines = 15;
-
-// Signals only bump counters: the scheduling loop notices, forwards them and stops launching.
-std::atomic<int> g_signal{0};
-std::atomic<int> g_signal_count{0};
-extern "C" void ablate_on_signal(int sig) {
-  g_signal.store(sig);
-  g_signal_count.fetch_add(1);
-}
-
-class SignalGuard {
- public:
-  SignalGuard() {
-    g_signal.store(0);
-    g_signal_count.store(0);
-    struct sigaction sa {};
-    sa.sa_handler = ablate_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~SignalGuard() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-
- private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
-};
 
 std::string self_exe() {
   std::error_code ec;
@@ -271,11 +243,12 @@ RunnerReport run_grid(const AblationPlan& plan, const RunnerOptions& options) {
         plan.out_dir.c_str());
   std::fflush(stdout);
 
-  SignalGuard guard;
+  // Signals only record themselves: the loop notices, forwards them and stops launching.
+  StopSignals guard;
   std::map<pid_t, Child> running;
   int forwarded = 0;
-  while (!running.empty() || (!pending.empty() && g_signal.load() == 0)) {
-    while (g_signal.load() == 0 && !pending.empty() &&
+  while (!running.empty() || (!pending.empty() && StopSignals::last() == 0)) {
+    while (StopSignals::last() == 0 && !pending.empty() &&
            static_cast<int>(running.size()) < processes) {
       const AblationRun* run = pending.front();
       pending.pop_front();
@@ -290,9 +263,9 @@ RunnerReport run_grid(const AblationPlan& plan, const RunnerOptions& options) {
                                                  shell_command(binary, args)));
       running[spawn(binary, args, dir / "train.log")] = {run, Clock::now()};
     }
-    if (const int count = g_signal_count.load(); count != forwarded) {
+    if (const int count = StopSignals::count(); count != forwarded) {
       forwarded = count;
-      report.signal = g_signal.load();
+      report.signal = StopSignals::last();
       for (const auto& [child, info] : running) ::kill(child, report.signal);
     }
     if (running.empty()) continue;
@@ -327,7 +300,7 @@ RunnerReport run_grid(const AblationPlan& plan, const RunnerOptions& options) {
       std::fflush(stdout);
       continue;
     }
-    if (g_signal.load() != 0) {
+    if (StopSignals::last() != 0) {
       std::fprintf(
           stderr, "%s: interrupted at step %lld of %lld (last logged); a rerun resumes it\n",
           name.c_str(), static_cast<long long>(progress.step), static_cast<long long>(steps));
@@ -342,7 +315,7 @@ RunnerReport run_grid(const AblationPlan& plan, const RunnerOptions& options) {
                  why.c_str(), log.c_str(), log_tail(log, kLogTailLines).c_str());
     std::fflush(stderr);
   }
-  if (report.signal == 0) report.signal = g_signal.load();
+  if (report.signal == 0) report.signal = StopSignals::last();
   return report;
 }
 

@@ -2,10 +2,8 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <memory>
 
@@ -24,6 +22,7 @@
 #include "recipes/run/metrics_log.h"
 #include "recipes/run/progress.h"
 #include "recipes/run/run_dir.h"
+#include "recipes/run/stop_signals.h"
 #include "recipes/train/data_source.h"
 #include "recipes/train/evaluate.h"
 #include "recipes/train/from_recipe.h"
@@ -33,33 +32,6 @@ namespace attn {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// SIGINT/SIGTERM only set a flag: the loop finishes the current step, writes a checkpoint and
-// returns, so Ctrl-C never loses more than one step and never leaves a torn checkpoint.
-std::atomic<int> g_signal{0};
-extern "C" void attnlab_trainer_on_signal(int sig) {
-  g_signal.store(sig);
-}
-
-class SignalGuard {
- public:
-  SignalGuard() {
-    g_signal.store(0);
-    struct sigaction sa {};
-    sa.sa_handler = attnlab_trainer_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~SignalGuard() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-
- private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
-};
 
 // Everything one training run holds; train() wires it up and runs the loop.
 class Trainer {
@@ -99,7 +71,9 @@ class Trainer {
         format_si(static_cast<double>(store_.num_elements())), steps,
         format_si(static_cast<double>(recipe_.data().batch_size() * recipe_.model().seq_len())),
         num_threads(), run_.root));
-    SignalGuard signals;
+    // SIGINT/SIGTERM finish the current step, write a checkpoint and return, so Ctrl-C never
+    // loses more than one step and never leaves a torn checkpoint.
+    StopSignals signals;
     int64_t window_tokens = 0;
     Clock::time_point window_start = Clock::now();
     while (step_ < steps) {
@@ -134,12 +108,12 @@ class Trainer {
         result.val_bpb = e.bpb;
       }
       const int64_t ckpt_every = recipe_.train().checkpoint_every();
-      const bool stop = g_signal.load() != 0 || step_ == options_.stop_after;
+      const bool stop = StopSignals::last() != 0 || step_ == options_.stop_after;
       if ((ckpt_every > 0 && step_ % ckpt_every == 0) || step_ == steps || stop) save();
       if (stop) {
         result.interrupted = true;
         progress_.message(fmt::format("stopped after step {} ({}); resume with --resume", step_,
-                                      g_signal.load() ? "signal" : "--stop-after"));
+                                      StopSignals::last() ? "signal" : "--stop-after"));
         break;
       }
     }

@@ -16,8 +16,9 @@
 #include <thread>
 
 #include "framework/io/file_util.h"
-#include "framework/rng/philox.h"
 #include "recipes/data/token_shard.h"
+#include "tests/recipes/support/word_corpus.h"
+#include "tests/support/cli.h"
 #include "tests/support/temp_dir.h"
 
 extern char** environ;
@@ -27,38 +28,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CliResult {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
+using test::CliResult;
 
-CliResult run_cli(const std::string& args) {
-  const std::string cmd = std::string(ATTNLAB_BINARY) + " " + args + " 2>&1";
-  CliResult r;
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
-// Documents of "words" over a small alphabet: learnable structure for a byte-level model.
-TokenShard make_shard(uint64_t seed, int docs) {
-  TokenShard s;
-  s.vocab_size = 256;
-  for (int d = 0; d < docs; ++d) {
-    std::vector<int32_t> t;
-    const int len = 20 + static_cast<int>(philox4x32(seed, d, 0)[0] % 60);
-    for (int i = 0; i < len; ++i) {
-      const uint32_t r = philox4x32(seed, d, i + 1)[0];
-      t.push_back(r % 5 == 0 ? ' ' : 'a' + static_cast<int32_t>(r % 7));
-    }
-    append_document(s, t, static_cast<uint16_t>(d % 3));
-  }
-  return s;
+CliResult run_cli(const std::string& args, const std::string& env = "") {
+  return test::run_command(ATTNLAB_BINARY, args, env);
 }
 
 // How many times ablate launched `attnlab train` for a run (one header line per launch).
@@ -73,8 +46,8 @@ class AblateCli : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = test::fresh_temp_dir("ablate_cli");
-    write_token_shard((dir_ / "train.bin").string(), make_shard(1, 120));
-    write_token_shard((dir_ / "val.bin").string(), make_shard(2, 60));
+    write_token_shard((dir_ / "train.bin").string(), test::word_corpus(1, 120));
+    write_token_shard((dir_ / "val.bin").string(), test::word_corpus(2, 60));
     // A recipe smaller than micro's base for the tests that write their own grid.
     std::ofstream(dir_ / "tiny.textproto")
         << "name: \"tiny\"\n"

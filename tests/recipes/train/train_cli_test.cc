@@ -1,7 +1,6 @@
 // `attnlab train | eval | sample` end to end, through the real binary (a crash mid-checkpoint
 // must kill a process, not the test): resume bit-identity, crash safety, thread-count
 // determinism, and the errors of bad inputs.
-#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 
@@ -11,9 +10,10 @@
 #include <string>
 
 #include "framework/io/file_util.h"
-#include "framework/rng/philox.h"
 #include "recipes/data/token_shard.h"
 #include "recipes/run/metrics_log.h"
+#include "tests/recipes/support/word_corpus.h"
+#include "tests/support/cli.h"
 #include "tests/support/temp_dir.h"
 
 namespace attn {
@@ -21,46 +21,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CliResult {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
+using test::CliResult;
 
 CliResult run_cli(const std::string& args, const std::string& env = "") {
-  const std::string cmd = env + " " + ATTNLAB_BINARY + " " + args + " 2>&1";
-  CliResult r;
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
-// Documents of "words" over a small alphabet: learnable structure for a byte-level model.
-TokenShard make_shard(uint64_t seed, int docs) {
-  TokenShard s;
-  s.vocab_size = 256;
-  for (int d = 0; d < docs; ++d) {
-    std::vector<int32_t> t;
-    const int len = 20 + static_cast<int>(philox4x32(seed, d, 0)[0] % 60);
-    for (int i = 0; i < len; ++i) {
-      const uint32_t r = philox4x32(seed, d, i + 1)[0];
-      t.push_back(r % 5 == 0 ? ' ' : 'a' + static_cast<int32_t>(r % 7));
-    }
-    append_document(s, t, static_cast<uint16_t>(d % 3));
-  }
-  return s;
+  return test::run_command(ATTNLAB_BINARY, args, env);
 }
 
 class TrainCli : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = test::fresh_temp_dir("train");
-    write_token_shard((dir_ / "train.bin").string(), make_shard(1, 120));
-    write_token_shard((dir_ / "val.bin").string(), make_shard(2, 20));
+    write_token_shard((dir_ / "train.bin").string(), test::word_corpus(1, 120));
+    write_token_shard((dir_ / "val.bin").string(), test::word_corpus(2, 20));
     write_recipe("");
   }
   void TearDown() override { fs::remove_all(dir_); }
