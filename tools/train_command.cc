@@ -1,10 +1,12 @@
 // attnlab train RECIPE [--set path=value]... [--resume] [--run-dir DIR] [--quiet]: pretrain the
-// recipe's model; see recipes/train/trainer.h for what a run directory holds.
+// recipe's model, alone or under `mpirun -np N` (parallel.mode DATA_PARALLEL); see
+// recipes/train/trainer.h for what a run directory holds.
 #include <cmath>
 #include <cstdio>
 #include <memory>
 
 #include "framework/core/threads.h"
+#include "parallel/comm/world.h"
 #include "recipes/train/trainer.h"
 #include "tools/command.h"
 
@@ -37,13 +39,21 @@ Run add_train_command(CLI::App& app) {
   return [args] {
     if (args->threads > 0) set_num_threads(args->threads);
     const config::Recipe recipe = config::load_recipe(args->file, args->sets);
-    const TrainResult r = train(recipe, args->options);
-    std::printf("%s after %lld steps: loss %.4f", r.interrupted ? "stopped" : "done",
-                static_cast<long long>(r.steps_done), r.last_loss);
-    if (!std::isnan(r.val_loss))
-      std::printf(", val loss %.4f, %.4f bits/byte", r.val_loss, r.val_bpb);
-    std::printf("\nrun directory: %s\n", r.run_dir.c_str());
-    return 0;
+    // Under mpirun every rank runs this; an error on one rank aborts the whole job.
+    const std::unique_ptr<Communicator> comm =
+        make_world_communicator(recipe.parallel().timeout_s());
+    return run_guarded(*comm, [&] {
+      TrainOptions options = args->options;
+      options.comm = comm.get();
+      const TrainResult r = train(recipe, options);
+      if (comm->rank() != 0) return 0;
+      std::printf("%s after %lld steps: loss %.4f", r.interrupted ? "stopped" : "done",
+                  static_cast<long long>(r.steps_done), r.last_loss);
+      if (!std::isnan(r.val_loss))
+        std::printf(", val loss %.4f, %.4f bits/byte", r.val_loss, r.val_bpb);
+      std::printf("\nrun directory: %s\n", r.run_dir.c_str());
+      return 0;
+    });
   };
 }
 

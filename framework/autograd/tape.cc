@@ -1,5 +1,8 @@
 #include "framework/autograd/tape.h"
 
+#include <limits>
+#include <unordered_map>
+
 namespace attn {
 
 namespace {
@@ -13,6 +16,9 @@ struct Node {
 struct Tape {
   std::vector<Node> nodes;
   bool enabled = true;
+  // Leaves requiring grad -> the tape size when an op first declared them as an input.
+  std::unordered_map<const TensorImpl*, size_t> first_use;
+  BackwardObserver* observer = nullptr;
 };
 
 Tape& tape() {
@@ -33,18 +39,35 @@ NoGrad::~NoGrad() {
   tape().enabled = previous_;
 }
 
+template <typename Range>
+bool any_needs_grad(const Range& inputs) {
+  Tape& t = tape();
+  if (!t.enabled) return false;
+  bool any = false;
+  for (const Tensor& x : inputs) {
+    if (!x.defined() || !x.requires_grad()) continue;
+    any = true;
+    if (x.is_leaf()) t.first_use.try_emplace(&x.impl(), t.nodes.size());
+  }
+  return any;
+}
+
 bool needs_grad(std::initializer_list<Tensor> inputs) {
-  if (!grad_enabled()) return false;
-  for (const Tensor& t : inputs)
-    if (t.defined() && t.requires_grad()) return true;
-  return false;
+  return any_needs_grad(inputs);
 }
 
 bool needs_grad(const std::vector<Tensor>& inputs) {
-  if (!grad_enabled()) return false;
-  for (const Tensor& t : inputs)
-    if (t.defined() && t.requires_grad()) return true;
-  return false;
+  return any_needs_grad(inputs);
+}
+
+void set_backward_observer(BackwardObserver* observer) {
+  tape().observer = observer;
+}
+
+size_t first_use(const Tensor& t) {
+  const auto& uses = tape().first_use;
+  const auto it = uses.find(&t.impl());
+  return it == uses.end() ? std::numeric_limits<size_t>::max() : it->second;
 }
 
 void record(const char* op_name, std::vector<Tensor> outputs, std::function<void()> backward) {
@@ -63,6 +86,8 @@ void backward(const Tensor& loss) {
   Tape& t = tape();
   NoGrad no_grad;  // backward closures never record
   loss.grad_or_zeros().fill_(1.0);
+  BackwardObserver* observer = t.observer;
+  if (observer) observer->begin(t.nodes.size());
   for (size_t i = t.nodes.size(); i-- > 0;) {
     Node& node = t.nodes[i];
     bool reached = false;
@@ -72,12 +97,16 @@ void backward(const Tensor& loss) {
     for (Tensor& o : node.outputs)
       if (!o.is_leaf()) o.impl().grad.reset();
     node = Node{};  // release saved activations now rather than at the end
+    if (observer) observer->node_done(i);
   }
+  if (observer) observer->end();
   t.nodes.clear();
+  t.first_use.clear();
 }
 
 void clear_tape() {
   tape().nodes.clear();
+  tape().first_use.clear();
 }
 size_t tape_size() {
   return tape().nodes.size();

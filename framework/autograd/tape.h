@@ -42,6 +42,24 @@ void record(const char* op_name, std::vector<Tensor> outputs, std::function<void
 // of one forward are added into one before calling backward (one backward per step).
 void backward(const Tensor& loss);
 
+// Watches a backward pass node by node, so work that needs finished gradients (the all-reduce of
+// data parallelism) can start while backward still runs. Indices are recording positions.
+class BackwardObserver {
+ public:
+  virtual ~BackwardObserver() = default;
+  virtual void begin(size_t nodes) = 0;      // before the first node runs
+  virtual void node_done(size_t index) = 0;  // node `index` ran (or was skipped); descending
+  virtual void end() = 0;                    // after the last node
+};
+
+// Installs the observer of this thread's backward passes; null removes it. Not owned.
+void set_backward_observer(BackwardObserver* observer);
+
+// The position of the first node that may read leaf `t` in the current forward: the tape size
+// when an op first passed it to needs_grad(). Once backward has run that node, nothing will
+// accumulate into t's gradient any more. SIZE_MAX when no op has used it.
+size_t first_use(const Tensor& t);
+
 // Drops all recorded nodes without running them (e.g. after an evaluation forward with grads on).
 void clear_tape();
 size_t tape_size();

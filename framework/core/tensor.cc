@@ -220,6 +220,10 @@ Tensor& Tensor::set_requires_grad(bool on) {
 
 Tensor Tensor::grad_or_zeros() const {
   TensorImpl& t = impl();
+  ATTN_CHECK(!t.grad_frozen,
+             "gradient of '{}' written after it was sent for reduction: an op reads it without "
+             "passing it to needs_grad()",
+             t.name);
   if (!t.grad) t.grad = zeros(t.shape, t.dtype, t.device).impl_ptr();
   return Tensor(t.grad);
 }

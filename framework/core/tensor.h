@@ -26,6 +26,9 @@ struct TensorImpl {
   bool is_leaf = true;
   std::shared_ptr<TensorImpl>
       grad;  // same shape/dtype/device; parameters: a view of the flat grad buffer
+  // Set while the gradient is handed to a collective (data parallel): backward must not
+  // accumulate into it any more, and grad_or_zeros() fails loudly if an op tries.
+  bool grad_frozen = false;
 };
 
 class Tensor {

@@ -15,13 +15,19 @@ struct EvalResult {
   double bpb = std::numeric_limits<double>::quiet_NaN();   // bits per byte of target text
   int64_t tokens = 0;
   int64_t batches = 0;
+  double nats = 0, bytes = 0;  // sums behind loss and bpb (added over ranks by the trainer)
 };
+
+// loss and bpb from the sums (after adding them over ranks).
+void finish_eval(EvalResult& r);
 
 // Up to `max_batches` batches of `rows` x `seq_len` tokens from the start of the validation
 // split (fewer when the split is shorter). Runs without the tape. With `diagnostics`, the
-// attention statistics of the first batch are recorded there.
+// attention statistics of the first batch are recorded there. Rank r of `world` evaluates rows
+// r, r + world, ... of each batch (rows must divide by world): the sums of all ranks together
+// are those of one rank evaluating everything.
 EvalResult evaluate(const Gpt& model, const DataSource& data, int64_t rows, int64_t seq_len,
                     int64_t max_batches, bool pack_documents,
-                    AttentionDiagnostics* diagnostics = nullptr);
+                    AttentionDiagnostics* diagnostics = nullptr, int rank = 0, int world = 1);
 
 }  // namespace attn

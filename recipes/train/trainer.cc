@@ -17,6 +17,7 @@
 #include "framework/io/tensorboard.h"
 #include "framework/ops/elementwise.h"
 #include "optim/grad_clip.h"
+#include "parallel/data_parallel.h"
 #include "recipes/data/loader.h"
 #include "recipes/run/checkpoint.h"
 #include "recipes/run/metrics_log.h"
@@ -39,22 +40,36 @@ class Trainer {
   Trainer(const config::Recipe& recipe, const TrainOptions& options)
       : recipe_(recipe),
         options_(options),
+        comm_(options.comm ? *options.comm : local_),
+        lead_(comm_.rank() == 0),
         data_(open_data_source(recipe)),
-        run_(open_run_dir(recipe, options.run_dir, options.resume)),
+        run_(lead_ ? open_run_dir(recipe, options.run_dir, options.resume)
+                   : RunDir{run_dir_path(recipe, options.run_dir)}),
         model_(store_, gpt_config(recipe)),
-        progress_(recipe.train().steps(), options.quiet, stdout) {
+        progress_(recipe.train().steps(), options.quiet || !lead_, stdout) {
     store_.finalize();
     store_.initialize(recipe.train().seed());
     optimizer_ = make_optimizer(recipe, store_);
     schedule_ = schedule_options(recipe);
-    const int64_t micro = recipe.train().micro_batches();
-    if (recipe.data().batch_size() % micro != 0)
+    const int world = comm_.world_size();
+    if (world > 1 && recipe.parallel().mode() != attnlab::config::Parallel::DATA_PARALLEL)
       throw Error(
-          ErrorKind::kConfig, "train.micro_batches",
-          fmt::format("{} does not divide data.batch_size {}", micro, recipe.data().batch_size()));
+          ErrorKind::kConfig, "parallel.mode",
+          fmt::format("started on {} ranks: set DATA_PARALLEL (or run one process)", world));
+    const int64_t micro = recipe.train().micro_batches();
+    if (recipe.data().batch_size() % (micro * world) != 0)
+      throw Error(ErrorKind::kConfig, "data.batch_size",
+                  fmt::format("{} rows do not split into train.micro_batches {} x {} ranks",
+                              recipe.data().batch_size(), micro, world));
     loader_ = std::make_unique<TokenLoader>(
-        data_.train, recipe.model().seq_len(), recipe.data().batch_size() / micro,
-        recipe.train().seed(), 0, 1, recipe.data().pack_documents());
+        data_.train, recipe.model().seq_len(), recipe.data().batch_size() / (micro * world),
+        recipe.train().seed(), comm_.rank(), world, recipe.data().pack_documents());
+    if (world > 1) {
+      DataParallelOptions o;
+      o.bucket_mb = recipe.parallel().bucket_mb();
+      dp_ = std::make_unique<DataParallel>(store_, comm_, o);
+      dp_->broadcast_parameters();
+    }
   }
 
   TrainResult run() {
@@ -62,15 +77,17 @@ class Trainer {
     result.run_dir = run_.root;
     result.val_loss = result.val_bpb = std::nan("");
     restore_or_start();
-    if (recipe_.log().tensorboard()) events_ = std::make_unique<EventWriter>(run_.root, "train");
-    metrics_ = std::make_unique<MetricsLog>(run_.metrics());
+    if (lead_) {
+      if (recipe_.log().tensorboard()) events_ = std::make_unique<EventWriter>(run_.root, "train");
+      metrics_ = std::make_unique<MetricsLog>(run_.metrics());
+    }
 
     const int64_t steps = recipe_.train().steps();
     progress_.message(fmt::format(
-        "train {}: {} parameters, {} steps of {} tokens, {} threads, run dir {}", recipe_.name(),
-        format_si(static_cast<double>(store_.num_elements())), steps,
+        "train {}: {} parameters, {} steps of {} tokens, {} ranks x {} threads, run dir {}",
+        recipe_.name(), format_si(static_cast<double>(store_.num_elements())), steps,
         format_si(static_cast<double>(recipe_.data().batch_size() * recipe_.model().seq_len())),
-        num_threads(), run_.root));
+        comm_.world_size(), num_threads(), run_.root));
     // SIGINT/SIGTERM finish the current step, write a checkpoint and return, so Ctrl-C never
     // loses more than one step and never leaves a torn checkpoint.
     StopSignals signals;
@@ -108,7 +125,8 @@ class Trainer {
         result.val_bpb = e.bpb;
       }
       const int64_t ckpt_every = recipe_.train().checkpoint_every();
-      const bool stop = StopSignals::last() != 0 || step_ == options_.stop_after;
+      // Every rank must agree to stop at the same step, whichever received the signal.
+      const bool stop = any_rank(StopSignals::last() != 0) || step_ == options_.stop_after;
       if ((ckpt_every > 0 && step_ % ckpt_every == 0) || step_ == steps || stop) save();
       if (stop) {
         result.interrupted = true;
@@ -136,11 +154,14 @@ class Trainer {
     lr_ = learning_rate(schedule_, step_);
     optimizer_->set_lr(lr_);
     std::vector<Batch> batches;
-    int64_t tokens = 0;
+    int64_t local_tokens = 0;
     for (int m = 0; m < recipe_.train().micro_batches(); ++m) {
       batches.push_back(loader_->next());
-      tokens += batches.back().target_tokens;
+      local_tokens += batches.back().target_tokens;
     }
+    // Each micro-batch's loss is weighted by its share of the *global* tokens, so the sum of
+    // the ranks' gradients is the gradient of the global mean loss.
+    const int64_t tokens = static_cast<int64_t>(sum_over_ranks(static_cast<double>(local_tokens)));
     store_.zero_grad();
     // Attention diagnostics come from the fused statistics of the step's first micro-batch.
     const int64_t attn_every = recipe_.log().attn_every();
@@ -149,7 +170,8 @@ class Trainer {
     double loss = 0;
     for (size_t m = 0; m < batches.size(); ++m) {
       const Batch& b = batches[m];
-      if (b.target_tokens == 0) continue;
+      if (b.target_tokens == 0) continue;  // (data parallel: finish() still reduces)
+      if (dp_) dp_->set_sync(m + 1 == batches.size());
       const double w = static_cast<double>(b.target_tokens) / static_cast<double>(tokens);
       GptForward f;
       f.training = true;
@@ -157,6 +179,10 @@ class Trainer {
       Tensor l = model_.loss(gpt_input(b), f);
       loss += w * l.item();
       backward(scale(l, w));
+    }
+    if (dp_) {
+      dp_->finish();
+      loss = sum_over_ranks(loss);
     }
     if (!std::isfinite(loss))
       throw Error(ErrorKind::kNumeric, fmt::format("step {}", step_ + 1),
@@ -166,6 +192,7 @@ class Trainer {
     const double clip = recipe_.optim().grad_clip();
     const double norm = clip > 0 ? clip_grad_norm(store_, clip) : grad_norm(store_);
     optimizer_->step();
+    if (dp_) dp_->average_buffers();
     if (diagnose) log_diagnostics(diagnostics, "");
     return {loss, norm, tokens};
   }
@@ -175,9 +202,15 @@ class Trainer {
         recipe_.eval().batch_size() > 0 ? recipe_.eval().batch_size() : recipe_.data().batch_size();
     AttentionDiagnostics diagnostics(recipe_.eval().sink_threshold());
     const bool diagnose = recipe_.eval().diagnostics();
-    const EvalResult e =
-        evaluate(model_, data_, rows, recipe_.model().seq_len(), recipe_.train().eval_steps(),
-                 recipe_.data().pack_documents(), diagnose ? &diagnostics : nullptr);
+    EvalResult e = evaluate(model_, data_, rows, recipe_.model().seq_len(),
+                            recipe_.train().eval_steps(), recipe_.data().pack_documents(),
+                            diagnose ? &diagnostics : nullptr, comm_.rank(), comm_.world_size());
+    if (comm_.world_size() > 1) {
+      e.nats = sum_over_ranks(e.nats);
+      e.bytes = sum_over_ranks(e.bytes);
+      e.tokens = static_cast<int64_t>(sum_over_ranks(static_cast<double>(e.tokens)));
+      finish_eval(e);
+    }
     log_row({{"step", step_}, {"val_loss", e.loss}, {"val_bpb", e.bpb}});
     if (diagnose) log_diagnostics(diagnostics, "val/");
     progress_.message(fmt::format("step {}: val loss {:.4f}, {:.4f} bits/byte ({} tokens)", step_,
@@ -186,7 +219,17 @@ class Trainer {
     return e;
   }
 
+  // A value summed over all ranks (itself in a world of one).
+  double sum_over_ranks(double v) {
+    if (comm_.world_size() == 1) return v;
+    Tensor t = Tensor::from_vector<double>({1}, {v});
+    comm_.all_reduce_sum(t);
+    return t.item();
+  }
+  bool any_rank(bool flag) { return sum_over_ranks(flag ? 1.0 : 0.0) > 0; }
+
   void log_row(const nlohmann::json& row) {
+    if (!metrics_) return;  // only rank 0 writes
     metrics_->append(row);
     if (!events_) return;
     for (const auto& [key, value] : row.items())
@@ -203,6 +246,7 @@ class Trainer {
 
   // Plots are a convenience: failing to draw one must not stop training.
   void render() {
+    if (!lead_) return;
     try {
       render_plots(run_.root);
     } catch (const Error& e) {
@@ -210,14 +254,21 @@ class Trainer {
     }
   }
 
+  // Rank 0 writes (every rank holds the same parameters and optimizer state); the others wait so
+  // nobody runs ahead of a checkpoint it might need.
   void save() {
+    if (lead_) write_checkpoint();
+    comm_.barrier();
+  }
+
+  void write_checkpoint() {
     CheckpointState s;
     s.set_step(step_);
     s.set_seed(recipe_.train().seed());
     const LoaderState cursor = loader_->state();
     s.mutable_data()->set_epoch(cursor.epoch);
     s.mutable_data()->set_cursor(cursor.cursor);
-    s.set_world_size(1);
+    s.set_world_size(comm_.world_size());
     s.set_recipe_hash(config::recipe_hash_hex(recipe_));
     s.set_tokens_seen(tokens_seen_);
     s.set_elapsed_s(elapsed_s_);
@@ -236,22 +287,26 @@ class Trainer {
         resume_latest(run_.checkpoints(), store_, *optimizer_, warn, &dir);
     if (!s) {
       progress_.message("no complete checkpoint in " + run_.checkpoints() + ": starting at step 0");
-      truncate_metrics_after(run_.metrics(), 0);
+      if (lead_) truncate_metrics_after(run_.metrics(), 0);
       return;
     }
-    if (s->recipe_hash() != config::recipe_hash_hex(recipe_) || s->world_size() != 1)
-      throw Error(ErrorKind::kInput, dir,
-                  "checkpoint was written by a different recipe or rank count than this run");
+    // Plain data parallelism keeps full state on every rank and the loader cursor counts global
+    // rows, so a run may resume on another number of ranks.
+    if (s->recipe_hash() != config::recipe_hash_hex(recipe_))
+      throw Error(ErrorKind::kInput, dir, "checkpoint was written by a different recipe");
     step_ = s->step();
     tokens_seen_ = s->tokens_seen();
     elapsed_s_ = s->elapsed_s();
     loader_->restore({s->data().epoch(), s->data().cursor()});
-    truncate_metrics_after(run_.metrics(), step_);
+    if (lead_) truncate_metrics_after(run_.metrics(), step_);
     progress_.message(fmt::format("resumed from {} (step {})", dir, step_));
   }
 
   const config::Recipe& recipe_;
   TrainOptions options_;
+  LocalComm local_;
+  Communicator& comm_;
+  bool lead_;
   DataSource data_;
   RunDir run_;
   ParamStore store_;
@@ -260,6 +315,7 @@ class Trainer {
   std::unique_ptr<Optimizer> optimizer_;
   ScheduleOptions schedule_;
   std::unique_ptr<TokenLoader> loader_;
+  std::unique_ptr<DataParallel> dp_;
   std::unique_ptr<MetricsLog> metrics_;
   std::unique_ptr<EventWriter> events_;
   int64_t step_ = 0;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "framework/config/recipe_loader.h"
+#include "parallel/comm/communicator.h"
 
 namespace attn {
 
@@ -15,6 +16,9 @@ struct TrainOptions {
   bool resume = false;      // continue from the newest complete checkpoint
   bool quiet = false;       // no progress output (errors and the summary only)
   int64_t stop_after = -1;  // stop (with a checkpoint) after this step, as if interrupted; -1 = off
+  // The ranks training together (parallel.mode DATA_PARALLEL); null = a world of one. Rank 0
+  // writes the run directory, metrics and checkpoints; every rank returns the same result.
+  Communicator* comm = nullptr;
 };
 
 struct TrainResult {

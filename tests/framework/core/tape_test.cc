@@ -1,8 +1,12 @@
 // Autograd tape: accumulation, NoGrad, release of saved tensors, intermediate grads freed.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "framework/autograd/tape.h"
 #include "framework/core/allocator.h"
+#include "framework/core/error.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduce.h"
 #include "framework/ops/unary.h"
@@ -85,6 +89,44 @@ TEST(Tape, BackwardConsumesTheWholeTape) {
   EXPECT_EQ(tape_size(), 0u);
   EXPECT_EQ(x.grad().item(), 3.0);
   (void)a;
+}
+
+// Records what backward reports, for the data-parallel hook.
+struct Recorder final : BackwardObserver {
+  std::vector<long> events;  // -1 = begin, -2 = end, else node index
+  void begin(size_t) override { events.push_back(-1); }
+  void node_done(size_t i) override { events.push_back(static_cast<long>(i)); }
+  void end() override { events.push_back(-2); }
+};
+
+TEST(Tape, FirstUseAndObserverTellWhenALeafGradientIsFinal) {
+  Tensor a = Tensor::from_vector<double>({2}, {1, 2}).set_requires_grad();
+  Tensor b = Tensor::from_vector<double>({2}, {3, 4}).set_requires_grad();
+  Tensor unused = Tensor::from_vector<double>({2}, {0, 0}).set_requires_grad();
+  Tensor y = exp(a);     // node 0 reads a
+  Tensor z = mul(y, b);  // node 1 reads b
+  Tensor w = add(z, a);  // node 2 reads a again: its first use stays 0
+  Tensor loss = sum(w);  // node 3
+  EXPECT_EQ(first_use(a), 0u);
+  EXPECT_EQ(first_use(b), 1u);
+  EXPECT_EQ(first_use(unused), std::numeric_limits<size_t>::max());
+  Recorder r;
+  set_backward_observer(&r);
+  backward(loss);
+  set_backward_observer(nullptr);
+  EXPECT_EQ(r.events, (std::vector<long>{-1, 3, 2, 1, 0, -2}));
+  EXPECT_EQ(first_use(a), std::numeric_limits<size_t>::max());  // cleared with the tape
+}
+
+TEST(Tape, WritingAFrozenGradientFails) {
+  Tensor a = Tensor::from_vector<double>({2}, {1, 2}).set_requires_grad();
+  a.grad_or_zeros();
+  a.impl().grad_frozen = true;
+  Tensor loss = sum(exp(a));
+  EXPECT_THROW(a.grad_or_zeros(), Error);
+  a.impl().grad_frozen = false;
+  backward(loss);
+  EXPECT_NEAR(a.grad().to_vector<double>()[0], std::exp(1.0), 1e-12);
 }
 
 }  // namespace
