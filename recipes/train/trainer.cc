@@ -56,6 +56,11 @@ class Trainer {
       throw Error(
           ErrorKind::kConfig, "parallel.mode",
           fmt::format("started on {} ranks: set DATA_PARALLEL (or run one process)", world));
+    const auto& par = recipe.parallel();
+    if (par.zero1() || par.deterministic_reduce() || par.mode() == attnlab::config::Parallel::CAD)
+      throw Error(ErrorKind::kConfig, "parallel",
+                  "ZeRO-1, the deterministic reduction and CAD are not built yet: set "
+                  "parallel.zero1 and parallel.deterministic_reduce false, mode DATA_PARALLEL");
     const int64_t micro = recipe.train().micro_batches();
     if (recipe.data().batch_size() % (micro * world) != 0)
       throw Error(ErrorKind::kConfig, "data.batch_size",

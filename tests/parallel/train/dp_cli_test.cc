@@ -128,10 +128,14 @@ TEST_F(DataParallelCli, AnErrorOnOneRankEndsTheJob) {
   EXPECT_NE(r.output.find("already holds a run"), std::string::npos) << r.output;
 }
 
-TEST_F(DataParallelCli, ManyRanksNeedDataParallelMode) {
+TEST_F(DataParallelCli, ManyRanksNeedDataParallelModeAndUnbuiltOptionsAreRefused) {
   test::CliResult r = train(2, "none", "--set parallel.mode=NONE");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("parallel.mode"), std::string::npos) << r.output;
+  // Options of the schema that are not built yet are refused, not ignored.
+  test::CliResult z = train(0, "zero", "--set parallel.zero1=true");
+  EXPECT_EQ(z.code, 2) << z.output;
+  EXPECT_NE(z.output.find("ZeRO-1"), std::string::npos) << z.output;
 }
 
 }  // namespace
