@@ -113,13 +113,14 @@ class Trainer {
       // On a terminal the line redraws every step; in a log file one line per metrics row.
       if (progress_.tty() || log_now) progress_.update(step_, loss, tok_s);
       if (log_now) {
-        log_row({{"step", step_},
-                 {"loss", loss},
-                 {"lr", lr_},
-                 {"grad_norm", norm},
-                 {"tokens_per_s", tok_s},
-                 {"tokens", tokens_seen_},
-                 {"elapsed_s", elapsed_s_}});
+        nlohmann::json row{
+            {"step", step_},          {"loss", loss},          {"lr", lr_},
+            {"grad_norm", norm},      {"tokens_per_s", tok_s}, {"tokens", tokens_seen_},
+            {"elapsed_s", elapsed_s_}};
+        // Seconds this rank spent blocked on gradient reductions after backward (the part of
+        // the all-reduce that did not overlap), summed over the run.
+        if (dp_) row["allreduce_wait_s"] = dp_->wait_seconds();
+        log_row(row);
         window_tokens = 0;
         window_start = Clock::now();
       }
