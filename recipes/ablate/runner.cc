@@ -29,7 +29,6 @@
 #include "recipes/run/checkpoint.h"
 #include "recipes/run/metrics_log.h"
 #include "recipes/run/stop_signals.h"
-#include "recipes/run/stop_signals.h"
 
 extern char** environ;
 

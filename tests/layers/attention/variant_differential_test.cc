@@ -19,6 +19,7 @@ namespace attn {
 namespace {
 
 using test::default_attention;
+using test::expect_config_error;
 using test::gradcheck_variant;
 using test::small_spec;
 using test::two_documents;
@@ -339,17 +340,6 @@ TEST(Differential, ForwardMatchesPlainLoopReference) {
     for (size_t i = 0; i < got.size(); ++i)
       EXPECT_NEAR(got[i], want[i], 1e-12) << "heads " << c.heads << " kv " << c.kv_heads
                                           << " ratio " << c.ratio << " element " << i;
-  }
-}
-
-void expect_config_error(const AttentionSpec& spec, const std::string& where) {
-  ParamStore store;
-  try {
-    make_attention(store, "attn", spec);
-    ADD_FAILURE() << "accepted a bad config, expected an error naming " << where;
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kConfig) << e.what();
-    EXPECT_EQ(e.where(), where) << e.what();
   }
 }
 

@@ -20,6 +20,7 @@ namespace attn {
 namespace {
 
 using test::default_attention;
+using test::expect_config_error;
 using test::small_spec;
 using test::two_documents;
 using Kind = attnlab::config::Attention;
@@ -279,17 +280,6 @@ TEST(Moh, UsageDiagnostics) {
   EXPECT_NEAR(routed, 2.0, 1e-12);
   EXPECT_TRUE(v.count("attn/first_token_mass/l1h3"));  // the default maps of every head
   EXPECT_FALSE(v.count("attn/moh_usage/l1h4"));
-}
-
-void expect_config_error(const AttentionSpec& spec, const std::string& where) {
-  ParamStore store;
-  try {
-    make_attention(store, "attn", spec);
-    ADD_FAILURE() << "accepted a bad config, expected an error naming " << where;
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kConfig) << e.what();
-    EXPECT_EQ(e.where(), where) << e.what();
-  }
 }
 
 TEST(Moh, RejectsBadConfigs) {

@@ -1,6 +1,7 @@
 #include "tests/layers/attention/variant_test_util.h"
 
 #include "framework/config/recipe_loader.h"
+#include "framework/core/error.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/random.h"
 
@@ -46,6 +47,17 @@ void perturb_constant_params(ParamStore& store) {
     if (!constant_init) continue;
     double* d = p.tensor.data<double>();
     for (int64_t i = 0; i < p.tensor.numel(); ++i) d[i] += 0.1 * static_cast<double>(i % 5) - 0.2;
+  }
+}
+
+void expect_config_error(const AttentionSpec& spec, const std::string& where) {
+  ParamStore store;
+  try {
+    make_attention(store, "attn", spec);
+    ADD_FAILURE() << "accepted a bad config, expected an error naming " << where;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kConfig) << e.what();
+    EXPECT_EQ(e.where(), where) << e.what();
   }
 }
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "layers/attention/attention_layer.h"
 
 namespace attn::test {
@@ -20,6 +22,9 @@ PackedSequences two_documents();
 
 // Moves parameters that start at constants (norm gains, sinks) and buffers to generic values.
 void perturb_constant_params(ParamStore& store);
+
+// Expects make_attention(spec) to fail with a kConfig error whose location is `where`.
+void expect_config_error(const AttentionSpec& spec, const std::string& where);
 
 // d(sum(layer(x) * R)) against central differences for x and every trainable parameter, with
 // the layer in eval (training = false) mode.
