@@ -17,20 +17,20 @@ struct AdamWOptions {
 
 class AdamW final : public Optimizer {
  public:
-  AdamW(ParamStore& store, AdamWOptions options);
+  AdamW(ParamStore& store, AdamWOptions options, FlatRange range = {});
   // p -= lr wd p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
   // p -= lr / (1-b1^t) * m / (sqrt(v) / sqrt(1-b2^t) + eps)
   void step() override;
   void set_lr(double lr) override { options_.lr = lr; }
-  std::vector<std::pair<std::string, Tensor>> state() const override;
-  void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
+  NamedTensors flat_state() const override { return {{"exp_avg", m_}, {"exp_avg_sq", v_}}; }
+  NamedScalars scalar_state() const override { return {{"step", static_cast<double>(t_)}}; }
+  void load_scalar_state(const NamedScalars& s) override;
   int64_t steps_taken() const { return t_; }
 
  private:
-  ParamStore& store_;
   AdamWOptions options_;
-  Tensor m_, v_;       // [padded_size] first and second moments
-  Tensor decay_mask_;  // [padded_size]
+  Tensor m_, v_;       // [range size] first and second moments
+  Tensor decay_mask_;  // [range size]
   int64_t t_ = 0;      // steps taken (bias correction)
 };
 

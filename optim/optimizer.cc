@@ -14,46 +14,85 @@ Tensor weight_decay_mask(const ParamStore& store, DecayPolicy policy) {
   return mask;
 }
 
-std::vector<std::pair<std::string, Tensor>> per_param_views(const ParamStore& store,
-                                                            const Tensor& flat,
-                                                            const std::string& prefix) {
-  std::vector<std::pair<std::string, Tensor>> out;
+FlatRange resolve_range(const ParamStore& store, FlatRange range) {
+  if (range.end < 0) range.end = store.padded_size();
+  ATTN_CHECK(range.begin >= 0 && range.begin <= range.end && range.end <= store.padded_size(),
+             "optimizer range [{}, {}) outside the flat buffer of {}", range.begin, range.end,
+             store.padded_size());
+  return range;
+}
+
+namespace {
+
+NamedTensors per_param_views(const ParamStore& store, const Tensor& flat,
+                             const std::string& prefix) {
+  NamedTensors out;
   for (const ParamInfo& p : store.params())
     out.emplace_back(prefix + "." + p.name,
                      flat.slice0(p.offset, p.offset + p.tensor.numel()).view(p.tensor.shape()));
   return out;
 }
 
-namespace {
-
-std::map<std::string, const Tensor*> index_by_name(
-    const std::vector<std::pair<std::string, Tensor>>& state) {
-  std::map<std::string, const Tensor*> by_name;
-  for (const auto& [name, t] : state) by_name[name] = &t;
-  return by_name;
-}
-
 }  // namespace
 
-void check_per_param_views(const ParamStore& store, const std::string& prefix,
-                           const std::vector<std::pair<std::string, Tensor>>& state) {
-  const auto by_name = index_by_name(state);
-  for (const ParamInfo& p : store.params()) {
-    const std::string name = prefix + "." + p.name;
-    auto it = by_name.find(name);
-    if (it == by_name.end()) ATTN_FAIL(kInput, "optimizer state has no tensor '{}'", name);
-    if (it->second->shape() != p.tensor.shape())
-      ATTN_FAIL(kInput, "optimizer state '{}' has shape {}, the model needs {}", name,
-                it->second->shape().str(), p.tensor.shape().str());
+NamedTensors checkpoint_state(const ParamStore& store, const NamedTensors& flats,
+                              const NamedScalars& scalars) {
+  NamedTensors out;
+  for (const auto& [name, flat] : flats) {
+    ATTN_CHECK(flat.numel() == store.padded_size(), "state '{}' is not a whole flat buffer", name);
+    NamedTensors views = per_param_views(store, flat, name);
+    out.insert(out.end(), views.begin(), views.end());
   }
+  for (const auto& [name, value] : scalars)
+    out.emplace_back(name, Tensor::from_vector<double>({}, {value}));
+  return out;
 }
 
-void load_per_param_views(const ParamStore& store, Tensor& flat, const std::string& prefix,
-                          const std::vector<std::pair<std::string, Tensor>>& state) {
-  check_per_param_views(store, prefix, state);
-  const auto by_name = index_by_name(state);
-  for (auto& [name, view] : per_param_views(store, flat, prefix))
-    view.copy_from(by_name.at(name)->to(view.dtype()));
+NamedScalars load_checkpoint_state(const ParamStore& store, const NamedTensors& flats,
+                                   const std::vector<std::string>& scalar_names,
+                                   const NamedTensors& state) {
+  std::map<std::string, const Tensor*> by_name;
+  for (const auto& [name, t] : state) by_name[name] = &t;
+  NamedScalars scalars;
+  for (const std::string& name : scalar_names) {
+    auto it = by_name.find(name);
+    if (it == by_name.end() || it->second->numel() != 1)
+      ATTN_FAIL(kInput, "optimizer state has no scalar '{}' entry", name);
+    scalars.emplace_back(name, it->second->to(DType::kF64).item());
+  }
+  // Check everything before copying anything: a bad checkpoint leaves the state unchanged.
+  std::vector<std::pair<Tensor, const Tensor*>> copies;
+  for (const auto& [prefix, flat] : flats)
+    for (auto& [name, view] : per_param_views(store, flat, prefix)) {
+      auto it = by_name.find(name);
+      if (it == by_name.end()) ATTN_FAIL(kInput, "optimizer state has no tensor '{}'", name);
+      if (it->second->shape() != view.shape())
+        ATTN_FAIL(kInput, "optimizer state '{}' has shape {}, the model needs {}", name,
+                  it->second->shape().str(), view.shape().str());
+      copies.emplace_back(view, it->second);
+    }
+  for (auto& [view, src] : copies) view.copy_from(src->to(view.dtype()));
+  return scalars;
+}
+
+Optimizer::Optimizer(ParamStore& store, FlatRange range) : store_(store) {
+  ATTN_CHECK(store.finalized(), "optimizers need a finalized ParamStore");
+  ATTN_CHECK(store.device().is_cpu(), "CUDA optimizer step not built yet");
+  range_ = resolve_range(store, range);
+}
+
+NamedTensors Optimizer::state() const {
+  ATTN_CHECK(range_.begin == 0 && range_.end == store_.padded_size(),
+             "a sharded optimizer's state is gathered by its ZeRO-1 wrapper");
+  return checkpoint_state(store_, flat_state(), scalar_state());
+}
+
+void Optimizer::load_state(const NamedTensors& state) {
+  ATTN_CHECK(range_.begin == 0 && range_.end == store_.padded_size(),
+             "a sharded optimizer's state is loaded by its ZeRO-1 wrapper");
+  std::vector<std::string> names;
+  for (const auto& [name, value] : scalar_state()) names.push_back(name);
+  load_scalar_state(load_checkpoint_state(store_, flat_state(), names, state));
 }
 
 }  // namespace attn

@@ -15,18 +15,16 @@ struct SgdOptions {
 
 class Sgd final : public Optimizer {
  public:
-  Sgd(ParamStore& store, SgdOptions options);
+  Sgd(ParamStore& store, SgdOptions options, FlatRange range = {});
   void step() override;
   void set_lr(double lr) override { options_.lr = lr; }
-  std::vector<std::pair<std::string, Tensor>> state() const override;
-  void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
+  NamedTensors flat_state() const override;
   const Tensor& momentum_buffer() const { return velocity_; }
 
  private:
-  ParamStore& store_;
   SgdOptions options_;
-  Tensor velocity_;    // [padded_size], flat layout; undefined without momentum
-  Tensor decay_mask_;  // [padded_size], 1 where weight decay applies
+  Tensor velocity_;    // [range size]; undefined without momentum
+  Tensor decay_mask_;  // [range size], 1 where weight decay applies
 };
 
 }  // namespace attn

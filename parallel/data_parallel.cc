@@ -48,19 +48,19 @@ DataParallel::~DataParallel() {
   set_backward_observer(nullptr);
 }
 
-void DataParallel::broadcast_parameters() {
-  Tensor flat = store_.flat_params();
-  comm_.broadcast(flat, 0);
+void broadcast_parameters(ParamStore& store, Communicator& comm) {
+  Tensor flat = store.flat_params();
+  comm.broadcast(flat, 0);
 }
 
-void DataParallel::average_buffers() {
-  if (comm_.world_size() == 1) return;
-  for (const ParamInfo& p : store_.params()) {
+void average_buffers(ParamStore& store, Communicator& comm) {
+  if (comm.world_size() == 1) return;
+  for (const ParamInfo& p : store.params()) {
     if (p.trainable) continue;
     Tensor t = p.tensor;
-    comm_.all_reduce_sum(t);
+    comm.all_reduce_sum(t);
     std::vector<double> v = t.to_vector<double>();
-    for (double& x : v) x /= comm_.world_size();
+    for (double& x : v) x /= comm.world_size();
     t.copy_from(Tensor::from_vector<double>(t.shape(), v).to(t.dtype()));
   }
 }

@@ -11,6 +11,11 @@
 
 namespace attn {
 
+// Rank 0's parameters and buffers to every rank (once after initialisation or loading).
+void broadcast_parameters(ParamStore& store, Communicator& comm);
+// Buffers (non-trainable state such as moving averages) become their mean over ranks.
+void average_buffers(ParamStore& store, Communicator& comm);
+
 struct DataParallelOptions {
   double bucket_mb = 25;  // target bucket size; buckets end at parameter boundaries
   bool overlap = true;    // false: one all-reduce of the whole buffer after backward
@@ -26,11 +31,6 @@ class DataParallel final : public BackwardObserver {
   ~DataParallel() override;
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;
-
-  // Rank 0's parameters and buffers to every rank (call once after initialisation or loading).
-  void broadcast_parameters();
-  // Buffers (non-trainable state such as moving averages) become their mean over ranks.
-  void average_buffers();
 
   void set_sync(bool sync) { sync_ = sync; }
   // Completes this step's reduction: launches what backward did not, waits for everything.

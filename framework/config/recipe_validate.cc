@@ -331,6 +331,9 @@ class Rules {
     require(!r_.parallel().zero1() || r_.parallel().mode() != cfg::Parallel::NONE,
             {"parallel.zero1", "parallel.mode"},
             "shards over ranks: needs parallel.mode DATA_PARALLEL or CAD");
+    require(!r_.parallel().deterministic_reduce() || r_.parallel().mode() != cfg::Parallel::NONE,
+            {"parallel.deterministic_reduce", "parallel.mode"},
+            "reduces over ranks: needs parallel.mode DATA_PARALLEL or CAD");
     if (r_.procedure().kind() == cfg::Procedure::FOCUS_SFT) {
       const cfg::FocusSft& f = r_.procedure().focus_sft();
       require(f.lora_rank() <= r_.model().width(), {"procedure.focus_sft.lora_rank", "model.width"},

@@ -87,6 +87,10 @@ class TokenLoader {
   int next_slot_ = 0;
 };
 
+// Rows first, first + stride, ... of a batch as a batch of their own (the deterministic
+// reduction's sample groups).
+Batch select_rows(const Batch& batch, int64_t first, int64_t stride);
+
 // The model input for a batch (shares the tensors).
 GptInput gpt_input(const Batch& batch);
 

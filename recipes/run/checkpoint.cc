@@ -113,7 +113,7 @@ void copy_weights(const SafetensorsFile& model, ParamStore& store) {
 }  // namespace
 
 std::string save_checkpoint(const std::string& checkpoints_dir, const ParamStore& store,
-                            const Optimizer& optimizer, const CheckpointState& state,
+                            const NamedTensors& optimizer_state, const CheckpointState& state,
                             int keep_last) {
   const fs::path root(checkpoints_dir);
   std::error_code ec;
@@ -131,7 +131,7 @@ std::string save_checkpoint(const std::string& checkpoints_dir, const ParamStore
                                                 {"recipe_hash", state.recipe_hash()}};
   write_safetensors((tmp / kModel).string(), named_params(store), meta);
   maybe_inject_fault("checkpoint_midway");
-  write_safetensors((tmp / kOptimizer).string(), optimizer.state(), meta);
+  write_safetensors((tmp / kOptimizer).string(), optimizer_state, meta);
   write_file_atomic((tmp / kState).string(), state.SerializeAsString());
   write_file_atomic((tmp / kDone).string(), name + "\n");
   fsync_dir(tmp);

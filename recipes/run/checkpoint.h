@@ -16,9 +16,10 @@ namespace attn {
 using CheckpointState = attnlab::config::CheckpointState;
 
 // Writes step_<state.step()> under `checkpoints_dir` and prunes complete checkpoints beyond the
-// newest `keep_last` (0 keeps all). Returns the checkpoint's path.
+// newest `keep_last` (0 keeps all). `optimizer_state` is Optimizer::state() (which is collective
+// under ZeRO-1, hence passed in). Returns the checkpoint's path.
 std::string save_checkpoint(const std::string& checkpoints_dir, const ParamStore& store,
-                            const Optimizer& optimizer, const CheckpointState& state,
+                            const NamedTensors& optimizer_state, const CheckpointState& state,
                             int keep_last);
 
 // Loads one checkpoint directory into `store` and `optimizer` and returns its state. Reads and

@@ -60,17 +60,18 @@ GptConfig gpt_config(const config::Recipe& r) {
   return c;
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const config::Recipe& r, ParamStore& store) {
+std::unique_ptr<Optimizer> make_optimizer(const config::Recipe& r, ParamStore& store,
+                                          FlatRange range) {
   const cfg::Optim& o = r.optim();
   if (o.kind() == cfg::Optim::SGD)
-    return std::make_unique<Sgd>(store, SgdOptions{o.lr(), o.momentum(), o.weight_decay()});
+    return std::make_unique<Sgd>(store, SgdOptions{o.lr(), o.momentum(), o.weight_decay()}, range);
   AdamWOptions a;
   a.lr = o.lr();
   a.beta1 = o.beta1();
   a.beta2 = o.beta2();
   a.eps = o.eps();
   a.weight_decay = o.weight_decay();
-  return std::make_unique<AdamW>(store, a);
+  return std::make_unique<AdamW>(store, a, range);
 }
 
 ScheduleOptions schedule_options(const config::Recipe& r) {

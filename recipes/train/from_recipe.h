@@ -12,7 +12,9 @@
 namespace attn {
 
 GptConfig gpt_config(const config::Recipe& recipe);
-std::unique_ptr<Optimizer> make_optimizer(const config::Recipe& recipe, ParamStore& store);
+// `range`: the slice of the flat buffers it updates (the whole buffer, or a ZeRO-1 shard).
+std::unique_ptr<Optimizer> make_optimizer(const config::Recipe& recipe, ParamStore& store,
+                                          FlatRange range = {});
 ScheduleOptions schedule_options(const config::Recipe& recipe);
 
 }  // namespace attn

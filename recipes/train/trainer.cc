@@ -18,6 +18,8 @@
 #include "framework/ops/elementwise.h"
 #include "optim/grad_clip.h"
 #include "parallel/data_parallel.h"
+#include "parallel/group_tree_reduce.h"
+#include "parallel/zero1.h"
 #include "recipes/data/loader.h"
 #include "recipes/run/checkpoint.h"
 #include "recipes/run/metrics_log.h"
@@ -49,32 +51,8 @@ class Trainer {
         progress_(recipe.train().steps(), options.quiet || !lead_, stdout) {
     store_.finalize();
     store_.initialize(recipe.train().seed());
-    optimizer_ = make_optimizer(recipe, store_);
     schedule_ = schedule_options(recipe);
-    const int world = comm_.world_size();
-    if (world > 1 && recipe.parallel().mode() != attnlab::config::Parallel::DATA_PARALLEL)
-      throw Error(
-          ErrorKind::kConfig, "parallel.mode",
-          fmt::format("started on {} ranks: set DATA_PARALLEL (or run one process)", world));
-    const auto& par = recipe.parallel();
-    if (par.zero1() || par.deterministic_reduce() || par.mode() == attnlab::config::Parallel::CAD)
-      throw Error(ErrorKind::kConfig, "parallel",
-                  "ZeRO-1, the deterministic reduction and CAD are not built yet: set "
-                  "parallel.zero1 and parallel.deterministic_reduce false, mode DATA_PARALLEL");
-    const int64_t micro = recipe.train().micro_batches();
-    if (recipe.data().batch_size() % (micro * world) != 0)
-      throw Error(ErrorKind::kConfig, "data.batch_size",
-                  fmt::format("{} rows do not split into train.micro_batches {} x {} ranks",
-                              recipe.data().batch_size(), micro, world));
-    loader_ = std::make_unique<TokenLoader>(
-        data_.train, recipe.model().seq_len(), recipe.data().batch_size() / (micro * world),
-        recipe.train().seed(), comm_.rank(), world, recipe.data().pack_documents());
-    if (world > 1) {
-      DataParallelOptions o;
-      o.bucket_mb = recipe.parallel().bucket_mb();
-      dp_ = std::make_unique<DataParallel>(store_, comm_, o);
-      dp_->broadcast_parameters();
-    }
+    set_up_parallelism();
   }
 
   TrainResult run() {
@@ -153,6 +131,55 @@ class Trainer {
     int64_t tokens;
   };
 
+  // Checks parallel.* against the world and builds the loader, optimizer and gradient reduction.
+  void set_up_parallelism() {
+    using Par = attnlab::config::Parallel;
+    const Par& par = recipe_.parallel();
+    const int world = comm_.world_size();
+    const bool dp = par.mode() == Par::DATA_PARALLEL;
+    if (world > 1 && !dp)
+      throw Error(
+          ErrorKind::kConfig, "parallel.mode",
+          fmt::format("started on {} ranks: set DATA_PARALLEL (or run one process)", world));
+    if (par.mode() == Par::CAD)
+      throw Error(ErrorKind::kConfig, "parallel.mode", "CAD is not built yet: use DATA_PARALLEL");
+    const int64_t rows = recipe_.data().batch_size();
+    int64_t micro = recipe_.train().micro_batches();
+    if (par.deterministic_reduce()) {
+      // The sample groups are the micro-batches: one loader batch per rank, cut into groups.
+      if (micro != 1)
+        throw Error(ErrorKind::kConfig, "train.micro_batches",
+                    "the deterministic reduction splits the batch into parallel.reduce_groups "
+                    "itself: leave train.micro_batches at 1");
+      const int groups = par.reduce_groups();
+      tree_ = std::make_unique<GroupTreeReduce>(store_, comm_, groups);
+      if (rows % groups != 0)
+        throw Error(ErrorKind::kConfig, "parallel.reduce_groups",
+                    fmt::format("data.batch_size {} does not split into {} groups", rows, groups));
+    }
+    if (rows % (micro * world) != 0)
+      throw Error(ErrorKind::kConfig, "data.batch_size",
+                  fmt::format("{} rows do not split into train.micro_batches {} x {} ranks", rows,
+                              micro, world));
+    loader_ = std::make_unique<TokenLoader>(data_.train, recipe_.model().seq_len(),
+                                            rows / (micro * world), recipe_.train().seed(),
+                                            comm_.rank(), world, recipe_.data().pack_documents());
+    if (par.zero1()) {
+      auto zero = std::make_unique<Zero1Optimizer>(
+          store_, comm_, [&](FlatRange shard) { return make_optimizer(recipe_, store_, shard); });
+      zero1_ = zero.get();
+      optimizer_ = std::move(zero);
+    } else {
+      optimizer_ = make_optimizer(recipe_, store_);
+    }
+    if (world > 1 && !tree_ && !zero1_) {
+      DataParallelOptions o;
+      o.bucket_mb = par.bucket_mb();
+      dp_ = std::make_unique<DataParallel>(store_, comm_, o);
+    }
+    if (world > 1) broadcast_parameters(store_, comm_);
+  }
+
   // One optimizer step over `micro_batches` batches. The loss is the mean over all target tokens
   // of the step: each micro-batch's mean is weighted by its share of the tokens, so the result
   // does not depend on how the batch is split.
@@ -160,11 +187,16 @@ class Trainer {
     lr_ = learning_rate(schedule_, step_);
     optimizer_->set_lr(lr_);
     std::vector<Batch> batches;
-    int64_t local_tokens = 0;
-    for (int m = 0; m < recipe_.train().micro_batches(); ++m) {
-      batches.push_back(loader_->next());
-      local_tokens += batches.back().target_tokens;
+    if (tree_) {
+      // Local group m is rows m, m + L, ...: global rows j, j + G, ... for group j = rank + m N
+      // (the loader deals global rows round-robin), the same rows whatever the world size.
+      const Batch all = loader_->next();
+      for (int m : tree_->order()) batches.push_back(select_rows(all, m, tree_->local_groups()));
+    } else {
+      for (int m = 0; m < recipe_.train().micro_batches(); ++m) batches.push_back(loader_->next());
     }
+    int64_t local_tokens = 0;
+    for (const Batch& b : batches) local_tokens += b.target_tokens;
     // Each micro-batch's loss is weighted by its share of the *global* tokens, so the sum of
     // the ranks' gradients is the gradient of the global mean loss.
     const int64_t tokens = static_cast<int64_t>(sum_over_ranks(static_cast<double>(local_tokens)));
@@ -174,20 +206,29 @@ class Trainer {
     const bool diagnose = attn_every > 0 && ((step_ + 1) % attn_every == 0 || step_ == 0);
     AttentionDiagnostics diagnostics(recipe_.eval().sink_threshold());
     double loss = 0;
+    std::vector<double> group_loss(batches.size(), 0.0);  // by local group (tree_ only)
     for (size_t m = 0; m < batches.size(); ++m) {
       const Batch& b = batches[m];
-      if (b.target_tokens == 0) continue;  // (data parallel: finish() still reduces)
-      if (dp_) dp_->set_sync(m + 1 == batches.size());
-      const double w = static_cast<double>(b.target_tokens) / static_cast<double>(tokens);
-      GptForward f;
-      f.training = true;
-      if (diagnose && m == 0) f.diagnostics = &diagnostics;
-      Tensor l = model_.loss(gpt_input(b), f);
-      loss += w * l.item();
-      backward(scale(l, w));
+      if (tree_) store_.zero_grad();  // every group's gradient on its own
+      if (b.target_tokens > 0) {      // (data parallel: finish() still reduces)
+        if (dp_) dp_->set_sync(m + 1 == batches.size());
+        const double w = static_cast<double>(b.target_tokens) / static_cast<double>(tokens);
+        GptForward f;
+        f.training = true;
+        if (diagnose && m == 0) f.diagnostics = &diagnostics;
+        Tensor l = model_.loss(gpt_input(b), f);
+        loss += w * l.item();
+        if (tree_) group_loss[tree_->order()[m]] = w * l.item();
+        backward(scale(l, w));
+      }
+      if (tree_) tree_->add_group();
     }
-    if (dp_) {
-      dp_->finish();
+    if (tree_) {
+      tree_->finish();
+      loss = tree_->sum(group_loss);
+    } else if (comm_.world_size() > 1) {
+      if (dp_) dp_->finish();
+      if (zero1_) zero1_->reduce_scatter_gradients();
       loss = sum_over_ranks(loss);
     }
     if (!std::isfinite(loss))
@@ -196,9 +237,12 @@ class Trainer {
                               "optim.grad_clip. Last checkpoint: {}",
                               loss, lr_, latest_complete_checkpoint(run_.checkpoints())));
     const double clip = recipe_.optim().grad_clip();
-    const double norm = clip > 0 ? clip_grad_norm(store_, clip) : grad_norm(store_);
+    // Reduce-scattered gradients are only whole in each rank's shard; after the tree every rank
+    // holds all of them and measures them like one rank does (bit-identical norms).
+    const double norm =
+        zero1_ && !tree_ ? zero1_->clip_grad_norm(clip) : clip_grad_norm(store_, clip);
     optimizer_->step();
-    if (dp_) dp_->average_buffers();
+    if (comm_.world_size() > 1) average_buffers(store_, comm_);
     if (diagnose) log_diagnostics(diagnostics, "");
     return {loss, norm, tokens};
   }
@@ -263,11 +307,13 @@ class Trainer {
   // Rank 0 writes (every rank holds the same parameters and optimizer state); the others wait so
   // nobody runs ahead of a checkpoint it might need.
   void save() {
-    if (lead_) write_checkpoint();
+    // Collective under ZeRO-1 (the shards are gathered); views of the live state otherwise.
+    const NamedTensors optimizer_state = optimizer_->state();
+    if (lead_) write_checkpoint(optimizer_state);
     comm_.barrier();
   }
 
-  void write_checkpoint() {
+  void write_checkpoint(const NamedTensors& optimizer_state) {
     CheckpointState s;
     s.set_step(step_);
     s.set_seed(recipe_.train().seed());
@@ -280,8 +326,8 @@ class Trainer {
     s.set_elapsed_s(elapsed_s_);
     s.set_optimizer(recipe_.optim().kind() == attnlab::config::Optim::SGD ? "sgd" : "adamw");
     s.set_attnlab_version(kVersion);
-    const std::string dir =
-        save_checkpoint(run_.checkpoints(), store_, *optimizer_, s, recipe_.train().keep_last());
+    const std::string dir = save_checkpoint(run_.checkpoints(), store_, optimizer_state, s,
+                                            recipe_.train().keep_last());
     progress_.message(fmt::format("step {}: checkpoint {}", step_, dir));
   }
 
@@ -296,8 +342,8 @@ class Trainer {
       if (lead_) truncate_metrics_after(run_.metrics(), 0);
       return;
     }
-    // Plain data parallelism keeps full state on every rank and the loader cursor counts global
-    // rows, so a run may resume on another number of ranks.
+    // Checkpoints hold whole, per-parameter state (ZeRO-1 gathers it) and the loader cursor
+    // counts global rows, so a run may resume on another number of ranks.
     if (s->recipe_hash() != config::recipe_hash_hex(recipe_))
       throw Error(ErrorKind::kInput, dir, "checkpoint was written by a different recipe");
     step_ = s->step();
@@ -321,7 +367,9 @@ class Trainer {
   std::unique_ptr<Optimizer> optimizer_;
   ScheduleOptions schedule_;
   std::unique_ptr<TokenLoader> loader_;
-  std::unique_ptr<DataParallel> dp_;
+  std::unique_ptr<DataParallel> dp_;       // plain data parallel: overlapped buckets
+  std::unique_ptr<GroupTreeReduce> tree_;  // deterministic reduction
+  Zero1Optimizer* zero1_ = nullptr;        // optimizer_ when parallel.zero1
   std::unique_ptr<MetricsLog> metrics_;
   std::unique_ptr<EventWriter> events_;
   int64_t step_ = 0;

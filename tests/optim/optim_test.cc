@@ -100,6 +100,37 @@ TEST(AdamW, StateRoundTripsAndRejectsMismatch) {
   EXPECT_THROW(other.load_state(wrong), Error);
 }
 
+// ZeRO-1 relies on it: optimizers over pieces of the flat buffer give the bits of one optimizer
+// over all of it (the updates are elementwise).
+TEST(Optimizers, RangesStepLikeTheWholeBuffer) {
+  auto make_store = [] {
+    auto store = std::make_unique<ParamStore>(DType::kF32);
+    store->declare("w", {300}, ParamInit::normal(1.0), true);
+    store->declare("b", {70}, ParamInit::normal(1.0), false);
+    store->finalize();
+    store->initialize(3);
+    return store;
+  };
+  auto whole = make_store(), parts = make_store();
+  const int64_t cut = 128;  // inside w
+  const AdamWOptions a{.lr = 0.05, .weight_decay = 0.3};
+  const SgdOptions s{.lr = 0.05, .momentum = 0.9, .weight_decay = 0.3};
+  AdamW aw(*whole, a), a0(*parts, a, {0, cut}), a1(*parts, a, {cut, -1});
+  Sgd sw(*whole, s), s0(*parts, s, {0, cut}), s1(*parts, s, {cut, -1});
+  EXPECT_EQ(a1.range().end, parts->padded_size());
+  EXPECT_EQ(a0.flat_state()[0].second.numel(), cut);
+  for (int step = 0; step < 3; ++step) {
+    for (ParamStore* st : {whole.get(), parts.get()}) {
+      float* g = st->flat_grads().data<float>();
+      for (int64_t i = 0; i < st->padded_size(); ++i) g[i] = std::cos(0.1 * i + step);
+    }
+    aw.step(), a0.step(), a1.step();
+    sw.step(), s0.step(), s1.step();
+    EXPECT_EQ(whole->flat_params().to_vector<float>(), parts->flat_params().to_vector<float>());
+  }
+  EXPECT_THROW(AdamW(*whole, a, {cut, cut - 1}), Error);
+}
+
 TEST(Sgd, MomentumAndDecay) {
   TwoParams t;
   Sgd opt(t.store, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.5});

@@ -148,6 +148,27 @@ TEST(TokenLoader, DeterministicAndSeedDependent) {
   EXPECT_TRUE(differs);
 }
 
+// The deterministic reduction's sample groups: rows m, m + L, ... of one rank's batch are the
+// batch rank m of L would load (the loader deals global rows round-robin).
+TEST(TokenLoader, SelectRowsMatchesTheRanksOwnBatches) {
+  for (bool packed : {true, false}) {
+    for (int64_t seq_len : {1, 5, 8}) {
+      TokenLoader whole(corpus(), seq_len, 8, 3, 0, 1, packed);
+      std::vector<TokenLoader> ranks;
+      for (int r = 0; r < 4; ++r) ranks.emplace_back(corpus(), seq_len, 2, 3, r, 4, packed);
+      for (int step = 0; step < 5; ++step) {
+        SCOPED_TRACE(::testing::Message() << "packed " << packed << " seq_len " << seq_len);
+        const Batch all = whole.next();
+        for (int r = 0; r < 4; ++r) {
+          const Batch part = select_rows(all, r, 4);
+          EXPECT_TRUE(same(part, ranks[r].next())) << "rank " << r << " step " << step;
+          check_batch(part, packed);
+        }
+      }
+    }
+  }
+}
+
 TEST(TokenLoader, ResumeMidEpochIsBitIdentical) {
   for (bool packed : {true, false}) {
     TokenLoader a(corpus(), 6, 3, 11, 0, 1, packed);

@@ -68,7 +68,7 @@ class Checkpoint : public ::testing::Test {
 TEST_F(Checkpoint, RoundTripsWeightsOptimizerAndState) {
   Model a;
   a.train(3);
-  const std::string path = save_checkpoint(dir_, a.store, *a.opt, state_at(3), 0);
+  const std::string path = save_checkpoint(dir_, a.store, a.opt->state(), state_at(3), 0);
   EXPECT_TRUE(fs::exists(path + "/DONE"));
   Model b;
   const CheckpointState s = load_checkpoint(path, b.store, *b.opt);
@@ -84,7 +84,7 @@ TEST_F(Checkpoint, RoundTripsWeightsOptimizerAndState) {
 TEST_F(Checkpoint, MismatchedModelIsRejectedBeforeAnythingChanges) {
   Model a;
   a.train(1);
-  const std::string path = save_checkpoint(dir_, a.store, *a.opt, state_at(1), 0);
+  const std::string path = save_checkpoint(dir_, a.store, a.opt->state(), state_at(1), 0);
   Model other(/*cols=*/2);
   const std::vector<float> before = other.store.flat_params().to_vector<float>();
   try {
@@ -98,9 +98,9 @@ TEST_F(Checkpoint, MismatchedModelIsRejectedBeforeAnythingChanges) {
 
 TEST_F(Checkpoint, ResumeSkipsIncompleteAndCorruptCheckpoints) {
   Model a;
-  save_checkpoint(dir_, a.store, *a.opt, state_at(2), 0);
-  save_checkpoint(dir_, a.store, *a.opt, state_at(4), 0);
-  save_checkpoint(dir_, a.store, *a.opt, state_at(6), 0);
+  save_checkpoint(dir_, a.store, a.opt->state(), state_at(2), 0);
+  save_checkpoint(dir_, a.store, a.opt->state(), state_at(4), 0);
+  save_checkpoint(dir_, a.store, a.opt->state(), state_at(6), 0);
   fs::remove(dir_ + "/step_6/DONE");                                      // incomplete
   std::ofstream(dir_ + "/step_4/optimizer.safetensors") << "not a file";  // corrupt
   std::vector<std::string> warnings;
@@ -120,7 +120,8 @@ TEST_F(Checkpoint, ResumeSkipsIncompleteAndCorruptCheckpoints) {
 TEST_F(Checkpoint, KeepLastPrunesOldCheckpointsAndStaleTemporaries) {
   Model a;
   fs::create_directories(dir_ + "/.step_9.tmp.12345");  // left by a crashed writer
-  for (int step = 1; step <= 4; ++step) save_checkpoint(dir_, a.store, *a.opt, state_at(step), 2);
+  for (int step = 1; step <= 4; ++step)
+    save_checkpoint(dir_, a.store, a.opt->state(), state_at(step), 2);
   EXPECT_FALSE(fs::exists(dir_ + "/step_1"));
   EXPECT_FALSE(fs::exists(dir_ + "/step_2"));
   EXPECT_TRUE(fs::exists(dir_ + "/step_3/DONE"));
