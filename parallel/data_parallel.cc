@@ -88,6 +88,16 @@ void DataParallel::node_done(size_t index) {
     if (!ready) break;
     launch(b);
   }
+  // Open MPI has no progress thread: a non-blocking all-reduce only moves while some MPI call
+  // runs on this rank. Testing the oldest unfinished bucket after every backward node drives
+  // the reductions while backward computes (one MPI_Test drives them all).
+  for (Bucket& b : buckets_) {
+    if (!b.launched) break;
+    if (!b.request.done()) {
+      b.request.test();
+      break;
+    }
+  }
 }
 
 void DataParallel::launch(Bucket& b) {

@@ -1,4 +1,5 @@
 #include "recipes/run/checkpoint.h"
+#include "recipes/run/fault_injection.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -23,13 +24,6 @@ constexpr const char* kModel = "model.safetensors";
 constexpr const char* kOptimizer = "optimizer.safetensors";
 constexpr const char* kState = "state.pb";
 constexpr const char* kDone = "DONE";
-
-// Test hook: ATTNLAB_FAULT_INJECT=checkpoint_midway kills the process after the weights of a
-// checkpoint are written and before it is complete (the crash-safety test uses it).
-void maybe_inject_fault(const char* point) {
-  const char* v = std::getenv("ATTNLAB_FAULT_INJECT");
-  if (v && std::string(v) == point) std::_Exit(75);
-}
 
 void fsync_dir(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
@@ -130,7 +124,8 @@ std::string save_checkpoint(const std::string& checkpoints_dir, const ParamStore
                                                 {"step", std::to_string(state.step())},
                                                 {"recipe_hash", state.recipe_hash()}};
   write_safetensors((tmp / kModel).string(), named_params(store), meta);
-  maybe_inject_fault("checkpoint_midway");
+  // The crash-safety test kills the writer here: weights written, checkpoint not complete.
+  crash_if_injected("checkpoint_midway");
   write_safetensors((tmp / kOptimizer).string(), optimizer_state, meta);
   write_file_atomic((tmp / kState).string(), state.SerializeAsString());
   write_file_atomic((tmp / kDone).string(), name + "\n");

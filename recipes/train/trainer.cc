@@ -22,6 +22,7 @@
 #include "parallel/zero1.h"
 #include "recipes/data/loader.h"
 #include "recipes/run/checkpoint.h"
+#include "recipes/run/fault_injection.h"
 #include "recipes/run/metrics_log.h"
 #include "recipes/run/progress.h"
 #include "recipes/run/run_dir.h"
@@ -184,6 +185,7 @@ class Trainer {
   // of the step: each micro-batch's mean is weighted by its share of the tokens, so the result
   // does not depend on how the batch is split.
   StepStats train_step() {
+    throw_if_injected(fmt::format("step_{}_rank_{}", step_ + 1, comm_.rank()));
     lr_ = learning_rate(schedule_, step_);
     optimizer_->set_lr(lr_);
     std::vector<Batch> batches;

@@ -4,6 +4,7 @@
 
   bench.py attention [--T 512 1024 ...] [--runs 3] [--quick] [--json] [--no-peer]
   bench.py gpt [--config tiny small gpt2s] [--runs 3] [--json] [--no-peer]
+  bench.py dp [--recipe R] [--steps 40] [--ranks 2] [--json]
 
 Every measurement is its own process (peak RSS is per process); --runs repeats each one and the
 table shows the median over runs with the range of the per-run medians. See README.md.
@@ -263,6 +264,88 @@ def gpt(args):
           f"{r['peer_matmul_gflops']:.1f} ({100 * r['peer_matmul_share_of_sgemm']:.0f}%)"]
          for r in out])
 
+def run_train(args, ranks, run_dir, overrides):
+    """`attnlab train` of args.recipe on `ranks` ranks (0: no mpirun), 1 thread each; returns the
+    loss rows of its metrics.jsonl."""
+    exe = os.path.join(args.build_dir, "tools", "attnlab")
+    if not os.path.exists(exe):
+        raise BenchError(f"{exe} not found: build first (cmake --build {args.build_dir})")
+    cmd = [exe, "train", args.recipe, "--quiet", "--threads", "1", "--run-dir", run_dir]
+    for o in ["train.eval_every=0", "train.eval_steps=1", "train.checkpoint_every=0",
+              "log.every=1", "log.tensorboard=false", f"train.steps={args.steps}",
+              f"optim.warmup_steps={args.steps // 4}"] + overrides:
+        cmd += ["--set", o]
+    if ranks:
+        cmd = ["mpirun", "-np", str(ranks), "--allow-run-as-root", "--oversubscribe",
+               "--bind-to", "none"] + cmd
+    what = f"train on {ranks or 1} rank(s) {' '.join(overrides)}"
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
+                           cwd=REPO)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{what}: timed out after {args.timeout} s")
+    if p.returncode != 0:
+        raise BenchError(f"{what}: exit {p.returncode}\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        return [r for r in map(json.loads, f) if "loss" in r]
+
+
+def dp(args):
+    """B4: data-parallel scaling, 1 rank x 1 thread vs N ranks x 1 thread on the same global
+    batch, with the time ranks spend blocked on gradient reductions after backward."""
+    import tempfile
+    skip = min(args.warmup, args.steps - 1)
+    arms = [("1 rank", 0, []),
+            # Overlap: 1 MiB buckets start reducing while backward runs; one bucket cannot.
+            (f"{args.ranks} ranks, DP, 1 MiB buckets", args.ranks,
+             ["parallel.mode=DATA_PARALLEL", "parallel.bucket_mb=1"]),
+            (f"{args.ranks} ranks, DP, one bucket", args.ranks,
+             ["parallel.mode=DATA_PARALLEL", "parallel.bucket_mb=4096"]),
+            (f"{args.ranks} ranks, ZeRO-1", args.ranks,
+             ["parallel.mode=DATA_PARALLEL", "parallel.zero1=true"]),
+            ("1 rank, deterministic", 0,
+             ["parallel.mode=DATA_PARALLEL", "parallel.deterministic_reduce=true"]),
+            (f"{args.ranks} ranks, deterministic", args.ranks,
+             ["parallel.mode=DATA_PARALLEL", "parallel.deterministic_reduce=true"])]
+    out, curves = [], {}
+    with tempfile.TemporaryDirectory(prefix="attnlab_bench_dp_") as tmp:
+        for i, (name, ranks, overrides) in enumerate(arms):
+            rows = run_train(args, ranks, os.path.join(tmp, f"arm{i}"), overrides)
+            if len(rows) != args.steps:
+                raise BenchError(f"{name}: {len(rows)} loss rows, expected {args.steps}")
+            timed = rows[skip:]
+            tok_s = statistics.median(r["tokens_per_s"] for r in timed)
+            wait = None
+            if "allreduce_wait_s" in rows[-1]:
+                wait = (rows[-1]["allreduce_wait_s"] - rows[skip - 1]["allreduce_wait_s"]
+                        if skip > 0 else rows[-1]["allreduce_wait_s"]) / len(timed)
+            curves[name] = [r["loss"] for r in rows]
+            out.append({"arm": name, "ranks": ranks or 1, "steps": args.steps,
+                        "timed_steps": len(timed), "tokens_per_s": tok_s,
+                        "allreduce_wait_ms_per_step": None if wait is None else wait * 1e3,
+                        "loss_last": rows[-1]["loss"]})
+    base = out[0]["tokens_per_s"]
+    for row in out:
+        row["speedup_over_1_rank"] = row["tokens_per_s"] / base
+    det1, detn = curves[arms[4][0]], curves[arms[5][0]]
+    identical = det1 == detn
+    if args.json:
+        for row in out:
+            print(json.dumps(row))
+        print(json.dumps({"deterministic_curves_identical": identical}))
+        return
+    print(f"B4 data parallel: {os.path.relpath(args.recipe, REPO)}, {args.steps} steps "
+          f"(first {skip} untimed), 1 thread per rank, same global batch")
+    print_table(["arm", "tok/s", "speed-up", "all-reduce wait ms/step", "last loss"],
+                [[r["arm"], f"{r['tokens_per_s']:.0f}", f"{r['speedup_over_1_rank']:.2f}x",
+                  "-" if r["allreduce_wait_ms_per_step"] is None else
+                  f"{r['allreduce_wait_ms_per_step']:.1f}", f"{r['loss_last']:.6f}"]
+                 for r in out])
+    print(f"deterministic loss curves, 1 vs {args.ranks} ranks: "
+          + ("identical" if identical else "DIFFERENT"))
+    if not identical:
+        raise BenchError("deterministic mode gave different loss curves")
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -289,11 +372,18 @@ def main():
     g = sub.add_parser("gpt", parents=[common], help="B1 GPT training step")
     g.add_argument("--config", nargs="+", default=["tiny", "small", "gpt2s"],
                    choices=["tiny", "small", "gpt2s"])
+    d = sub.add_parser("dp", parents=[common], help="B4 data-parallel scaling over mpirun")
+    d.add_argument("--recipe", default=os.path.join(REPO, "recipes", "pretrain",
+                                                     "brown_small.textproto"),
+                   help="recipe trained by every arm (default: the small Brown config)")
+    d.add_argument("--steps", type=int, default=40)
+    d.add_argument("--warmup", type=int, default=5, help="first steps left out of the timing")
+    d.add_argument("--ranks", type=int, default=2)
     args = ap.parse_args()
     if args.runs < 1 or args.threads < 1:
         ap.error("--runs and --threads must be positive")
     try:
-        (attention if args.bench == "attention" else gpt)(args)
+        {"attention": attention, "gpt": gpt, "dp": dp}[args.bench](args)
     except BenchError as e:
         print(f"bench.py: error: {e}", file=sys.stderr)
         return 1

@@ -4,10 +4,12 @@
 // buffer of AFFINE_SCALED (a moving average of per-rank batch means) stays in step.
 #include "tests/parallel/train/train_cli_fixture.h"
 
+#include <chrono>
+
 namespace attn {
 namespace {
 
-class DataParallelCli : public test::TrainCli {};
+class DataParallelCli : public test::MultiRankTrainCli {};
 
 TEST_F(DataParallelCli, TwoAndFourRanksMatchOneRank) {
   test::CliResult one = train(0, "one");
@@ -45,6 +47,17 @@ TEST_F(DataParallelCli, AnErrorOnOneRankEndsTheJob) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("rank 0: "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("already holds a run"), std::string::npos) << r.output;
+}
+
+TEST_F(DataParallelCli, ARankThrowingAtStepThreeEndsTheJobQuickly) {
+  const auto t0 = std::chrono::steady_clock::now();
+  test::CliResult r = train(2, "fault", "", true, "ATTNLAB_FAULT_INJECT=step_3_rank_1");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_LT(seconds, 30.0);
+  EXPECT_NE(r.output.find("rank 1: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("injected fault at step_3_rank_1"), std::string::npos) << r.output;
 }
 
 TEST_F(DataParallelCli, ManyRanksNeedDataParallelMode) {

@@ -22,7 +22,7 @@ namespace attn::test {
 
 namespace fs = std::filesystem;
 
-class TrainCli : public ::testing::Test {
+class MultiRankTrainCli : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = test::fresh_temp_dir("train_cli");
@@ -43,15 +43,17 @@ class TrainCli : public ::testing::Test {
   std::string recipe() const { return (dir_ / "r.textproto").string(); }
   std::string run(const std::string& name) const { return (dir_ / name).string(); }
 
-  // `attnlab train` on `np` ranks (np 0: without mpirun), 1 thread each.
+  // `attnlab train` on `np` ranks (np 0: without mpirun), 1 thread each; `env` ("NAME=value")
+  // reaches every rank.
   test::CliResult train(int np, const std::string& name, const std::string& extra = "",
-                        bool quiet = true) {
+                        bool quiet = true, const std::string& env = "") {
     const std::string args = "train " + recipe() + (quiet ? " --quiet" : "") +
                              " --threads 1 --run-dir " + run(name) + " " + extra;
-    if (np == 0) return test::run_command(ATTNLAB_BINARY, args);
+    if (np == 0) return test::run_command(ATTNLAB_BINARY, args, env);
+    const std::string forward = env.empty() ? "" : " -x " + env.substr(0, env.find('='));
     return test::run_command(std::string(ATTNLAB_MPIEXEC) + " -np " + std::to_string(np) + " " +
-                                 ATTNLAB_MPIEXEC_FLAGS + " " + ATTNLAB_BINARY,
-                             args);
+                                 ATTNLAB_MPIEXEC_FLAGS + forward + " " + ATTNLAB_BINARY,
+                             args, env);
   }
 
   std::vector<double> losses(const std::string& name) const {

@@ -7,7 +7,7 @@
 namespace attn {
 namespace {
 
-class Zero1DeterministicCli : public test::TrainCli {};
+class Zero1DeterministicCli : public test::MultiRankTrainCli {};
 
 const std::string kDeterministic = "--set parallel.deterministic_reduce=true";
 const std::string kZero1 = "--set parallel.zero1=true";

@@ -1,0 +1,16 @@
+// Test hooks for the failure-handling tests: ATTNLAB_FAULT_INJECT names one point of a run;
+// reaching it either kills the process (a crash) or throws (an error on one rank).
+#pragma once
+
+#include <string>
+
+namespace attn {
+
+// _Exit(75) without unwinding when ATTNLAB_FAULT_INJECT == point (e.g. "checkpoint_midway").
+void crash_if_injected(const std::string& point);
+
+// Throws attn::Error (kInternal, "injected fault at <point>") when ATTNLAB_FAULT_INJECT ==
+// point (e.g. "step_3_rank_1").
+void throw_if_injected(const std::string& point);
+
+}  // namespace attn
