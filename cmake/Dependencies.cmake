@@ -29,8 +29,10 @@ if(ATTNLAB_CUDA)
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
+    # Hopper machine code (sm_90a: wgmma, TMA) plus generic compute_80 PTX that the driver
+    # compiles for any newer GPU; kernels that need sm_90a features guard them by __CUDA_ARCH__.
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-      set(CMAKE_CUDA_ARCHITECTURES 90a)
+      set(CMAKE_CUDA_ARCHITECTURES 90a-real 80-virtual)
     endif()
     enable_language(CUDA)
     # CMake 3.25 knows no CUDA20 flags for nvcc; device code needs only C++17.

@@ -2,6 +2,7 @@
 
 #include "framework/autograd/tape.h"
 #include "framework/kernels/cpu/unary.h"
+#include "framework/kernels/cuda/unary.h"
 #include "framework/ops/dispatch.h"
 
 namespace attn {
@@ -28,16 +29,28 @@ const char* op_name(UnaryOp op) {
   return "unary";
 }
 
+// f32 on CUDA, f32/f64 on CPU; the backward runs where the tensors live.
 Tensor unary(UnaryOp op, const Tensor& x) {
   const char* name = op_name(op);
-  detail::check_cpu(name, {x});
+  const bool on_gpu = x.device().is_cuda();
+  ATTN_CHECK(!on_gpu || x.dtype() == DType::kF32, "{}: CUDA activations are f32 only, got {}", name,
+             x.str());
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  detail::dispatch_float(x, name, [&](auto tag) {
-    using T = decltype(tag);
-    cpu::unary_forward<T>(op, y.data<T>(), x.data<T>(), x.numel());
-  });
+  if (on_gpu) {
+    cuda::unary_forward(op, y.data<float>(), x.data<float>(), x.numel());
+  } else {
+    detail::dispatch_float(x, name, [&](auto tag) {
+      using T = decltype(tag);
+      cpu::unary_forward<T>(op, y.data<T>(), x.data<T>(), x.numel());
+    });
+  }
   if (!needs_grad({x})) return y;
-  record(name, {y}, [op, x, y, name] {
+  record(name, {y}, [op, x, y, name, on_gpu] {
+    if (on_gpu) {
+      cuda::unary_backward(op, x.grad_or_zeros().data<float>(), y.grad().data<float>(),
+                           x.data<float>(), y.data<float>(), x.numel());
+      return;
+    }
     detail::dispatch_float(x, name, [&](auto tag) {
       using T = decltype(tag);
       cpu::unary_backward<T>(op, x.grad_or_zeros().data<T>(), y.grad().data<T>(), x.data<T>(),

@@ -1,21 +1,13 @@
 // CUDA backend: device round trips and the elementwise kernels against the CPU results.
 // Skips (saying why) when the build has no CUDA or the machine has no GPU.
-#include <gtest/gtest.h>
-
-#include "framework/kernels/cuda/runtime.h"
 #include "framework/ops/elementwise.h"
+#include "tests/framework/cuda/cuda_test.h"
 #include "tests/support/random.h"
 
 namespace attn {
 namespace {
 
-class Cuda : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!cuda::built_with_cuda()) GTEST_SKIP() << "built without CUDA (nvcc not found)";
-    if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
-  }
-};
+using test::Cuda;
 
 TEST_F(Cuda, HostDeviceRoundTrip) {
   Tensor h = test::random_normal({1000}, 1, DType::kF32, 1.0, false);
