@@ -70,8 +70,13 @@ Tensor Gpt::logits(const GptInput& in, const GptForward& f) const {
 Tensor Gpt::loss(const GptInput& in, const GptForward& f) const {
   std::vector<Tensor> aux;
   Tensor l = cross_entropy(matmul(hidden(in, f, &aux), head_, false, true), in.targets);
+  double aux_sum = 0;
   if (f.training)
-    for (const Tensor& a : aux) l = add(l, a);
+    for (const Tensor& a : aux) {
+      l = add(l, a);
+      aux_sum += a.item();
+    }
+  if (f.aux_loss) *f.aux_loss = aux_sum;
   return l;
 }
 

@@ -42,6 +42,7 @@ struct GptForward {
   bool training = false;                        // train-mode behaviour of the layers
   AttentionDiagnostics* diagnostics = nullptr;  // record SPEC-10 statistics
   AttentionMapRequest* map = nullptr;           // dense weights of one layer (one document)
+  double* aux_loss = nullptr;                   // loss(): receives the auxiliary losses' sum
 };
 
 // One packed batch of documents; targets -100 are ignored by the loss.

@@ -79,7 +79,7 @@ class Trainer {
     Clock::time_point window_start = Clock::now();
     while (step_ < steps) {
       const Clock::time_point t0 = Clock::now();
-      const auto [loss, norm, tokens] = train_step();
+      const auto [loss, norm, tokens, aux_loss] = train_step();
       elapsed_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
       ++step_;
       tokens_seen_ += tokens;
@@ -99,6 +99,7 @@ class Trainer {
         // Seconds this rank spent blocked on gradient reductions after backward (the part of
         // the all-reduce that did not overlap), summed over the run.
         if (dp_) row["allreduce_wait_s"] = dp_->wait_seconds();
+        if (aux_loss != 0) row["aux_loss"] = aux_loss;
         log_row(row);
         window_tokens = 0;
         window_start = Clock::now();
@@ -130,6 +131,7 @@ class Trainer {
   struct StepStats {
     double loss, grad_norm;
     int64_t tokens;
+    double aux_loss;  // the layers' auxiliary losses (optimised too, not part of `loss`)
   };
 
   // Checks parallel.* against the world and builds the loader, optimizer and gradient reduction.
@@ -207,7 +209,7 @@ class Trainer {
     const int64_t attn_every = recipe_.log().attn_every();
     const bool diagnose = attn_every > 0 && ((step_ + 1) % attn_every == 0 || step_ == 0);
     AttentionDiagnostics diagnostics(recipe_.eval().sink_threshold());
-    double loss = 0;
+    double loss = 0, aux_loss = 0;
     std::vector<double> group_loss(batches.size(), 0.0);  // by local group (tree_ only)
     for (size_t m = 0; m < batches.size(); ++m) {
       const Batch& b = batches[m];
@@ -218,13 +220,19 @@ class Trainer {
         GptForward f;
         f.training = true;
         if (diagnose && m == 0) f.diagnostics = &diagnostics;
+        double aux = 0;
+        f.aux_loss = &aux;
         Tensor l = model_.loss(gpt_input(b), f);
-        loss += w * l.item();
-        if (tree_) group_loss[tree_->order()[m]] = w * l.item();
+        // Logged apart, so `loss` stays the cross-entropy every attention kind is compared on.
+        const double cross_entropy = l.item() - aux;
+        loss += w * cross_entropy;
+        aux_loss += w * aux;
+        if (tree_) group_loss[tree_->order()[m]] = w * cross_entropy;
         backward(scale(l, w));
       }
       if (tree_) tree_->add_group();
     }
+    if (comm_.world_size() > 1) aux_loss = sum_over_ranks(aux_loss);
     if (tree_) {
       tree_->finish();
       loss = tree_->sum(group_loss);
@@ -246,7 +254,7 @@ class Trainer {
     optimizer_->step();
     if (comm_.world_size() > 1) average_buffers(store_, comm_);
     if (diagnose) log_diagnostics(diagnostics, "");
-    return {loss, norm, tokens};
+    return {loss, norm, tokens, aux_loss};
   }
 
   EvalResult validate() {

@@ -144,12 +144,15 @@ TEST_F(TrainCli, EveryAttentionKindLogsDiagnosticsAndDrawsMaps) {
         run_cli("train " + recipe() + " --quiet --set model.heads=4 --set train.steps=6" +
                 " --set log.attn_every=3 --set attention.kind=" + kind + " --run-dir " + dir);
     ASSERT_EQ(t.code, 0) << t.output;
-    bool train_row = false, val_row = false;
+    bool train_row = false, val_row = false, aux_row = false;
     for (const auto& row : read_metrics(dir + "/metrics.jsonl")) {
       train_row |= row.contains("attn/first_token_mass") && row.contains("attn/max_activation");
       val_row |= row.contains("val/attn/first_token_mass") && row.contains("val/attn/entropy");
+      aux_row |= row.contains("aux_loss") && row["aux_loss"].get<double>() > 0;
     }
     EXPECT_TRUE(train_row && val_row);
+    // Only MoH adds an auxiliary loss (its load balance), logged apart from the cross-entropy.
+    EXPECT_EQ(aux_row, std::string(kind) == "MOH");
     CliResult m = run_cli("attnmap " + dir + " --layer 0 --text \"ab cd\"");
     EXPECT_EQ(m.code, 0) << m.output;
     EXPECT_TRUE(fs::exists(dir + "/plots/attnmap_l0.png")) << m.output;
