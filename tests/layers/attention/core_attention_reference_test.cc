@@ -50,7 +50,9 @@ void check_case(const AttentionCase& c, uint64_t seed) {
   EXPECT_TRUE(close(in.q.grad().to_vector<double>(), ref.dq, tol, "dq"));
   EXPECT_TRUE(close(in.k.grad().to_vector<double>(), ref.dk, tol, "dk"));
   EXPECT_TRUE(close(in.v.grad().to_vector<double>(), ref.dv, tol, "dv"));
-  if (c.sink) EXPECT_TRUE(close(in.sink.grad().to_vector<double>(), ref.dsink, tol, "dsink"));
+  if (c.sink) {
+    EXPECT_TRUE(close(in.sink.grad().to_vector<double>(), ref.dsink, tol, "dsink"));
+  }
 }
 
 TEST(CoreAttention, RandomizedTableMatchesReference) {

@@ -55,8 +55,9 @@ double mean_over_rows(double (*f)(double)) {
 
 TEST(AttentionRegistry, EveryKindOfTheSchemaIsBuiltIn) {
   for (int k = Kind::Kind_MIN; k <= Kind::Kind_MAX; ++k)
-    if (Kind::Kind_IsValid(k))
+    if (Kind::Kind_IsValid(k)) {
       EXPECT_TRUE(attention_kind_available(static_cast<Kind::Kind>(k))) << Kind::Kind_Name(k);
+    }
 }
 
 TEST(AttentionRegistry, RejectsKvHeadsNotDividingHeads) {
@@ -204,7 +205,9 @@ TEST(AttentionMap, SoftmaxRowsSumToOneAffineRowsToAlphaMa) {
         double s = 0;
         for (int64_t j = 0; j < 5; ++j) {
           s += map.weights[(h * 5 + i) * 5 + j];
-          if (j > i) EXPECT_EQ(map.weights[(h * 5 + i) * 5 + j], 0.0);
+          if (j > i) {
+            EXPECT_EQ(map.weights[(h * 5 + i) * 5 + j], 0.0);
+          }
         }
         EXPECT_NEAR(s, want, 1e-12) << Kind::Kind_Name(kind) << " head " << h << " row " << i;
       }

@@ -225,8 +225,9 @@ void run_golden(const std::string& name) {
     compare(tname, p.tensor, want);
     ++buffers_checked;
   }
-  if (spec.options.kind() == Attention::AFFINE_SCALED)
+  if (spec.options.kind() == Attention::AFFINE_SCALED) {
     EXPECT_TRUE(f.has("after.attn.alpha_ma")) << name << ": no expected alpha_ma";
+  }
   std::printf("%s: worst deviation %.3g of max |ref| (%s), %zu parameters, %d buffers checked\n",
               name.c_str(), worst, worst_name.c_str(), layer_params.size(), buffers_checked);
 }

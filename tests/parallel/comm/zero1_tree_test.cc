@@ -151,7 +151,9 @@ TEST(GroupTree, RefusesGroupCountsTheWorldCannotTake) {
   store.declare("x", {1}, ParamInit::zeros(), false);
   store.finalize();
   EXPECT_THROW(GroupTreeReduce(store, comm, 6), Error);
-  if (comm.world_size() > 1) EXPECT_THROW(GroupTreeReduce(store, comm, 1), Error);
+  if (comm.world_size() > 1) {
+    EXPECT_THROW(GroupTreeReduce(store, comm, 1), Error);
+  }
 }
 
 }  // namespace
