@@ -79,4 +79,22 @@ void expect_config_error(const AttentionSpec& spec, const std::string& where) {
       inputs, {.eps = 1e-6, .atol = 1e-8, .rtol = 1e-5});
 }
 
+void expect_causal_rows_sum_to(const AttentionMapRequest& map, double row_sum,
+                               const std::string& what) {
+  const int64_t T = map.tokens;
+  ASSERT_EQ(map.weights.size(), static_cast<size_t>(map.heads * T * T)) << what;
+  for (int64_t h = 0; h < map.heads; ++h)
+    for (int64_t i = 0; i < T; ++i) {
+      double s = 0;
+      for (int64_t j = 0; j < T; ++j) {
+        const double w = map.weights[(h * T + i) * T + j];
+        s += w;
+        if (j > i) {
+          EXPECT_EQ(w, 0.0) << what << " head " << h << " row " << i << " column " << j;
+        }
+      }
+      EXPECT_NEAR(s, row_sum, 1e-12) << what << " head " << h << " row " << i;
+    }
+}
+
 }  // namespace attn::test

@@ -23,6 +23,11 @@ PackedSequences two_documents();
 // Moves parameters that start at constants (norm gains, sinks) and buffers to generic values.
 void perturb_constant_params(ParamStore& store);
 
+// Expects every head's map of a single causal document to be zero above the diagonal and every
+// row to sum to `row_sum` (1 for probabilities, less for gated or differential weights).
+void expect_causal_rows_sum_to(const AttentionMapRequest& map, double row_sum,
+                               const std::string& what);
+
 // Expects make_attention(spec) to fail with a kConfig error whose location is `where`.
 void expect_config_error(const AttentionSpec& spec, const std::string& where);
 
