@@ -52,34 +52,38 @@ GroupTreeReduce::GroupTreeReduce(ParamStore& store, Communicator& comm, int grou
 void GroupTreeReduce::add_group() {
   ATTN_CHECK(added_ < local_, "GroupTreeReduce: more than {} groups in one step", local_);
   ++added_;
-  // In bit-reversed order, tree siblings are neighbours: a binary counter of partial sums.
-  Tensor t = store_.flat_grads().clone();
-  int level = 0;
-  while (!stack_.empty() && stack_.back().first == level) {
-    add_into(stack_.back().second, t);
-    t = stack_.back().second;
-    stack_.pop_back();
-    ++level;
+  // In bit-reversed order, tree siblings are neighbours: carry like a binary counter.
+  Tensor carry = store_.flat_grads();
+  size_t level = 0;
+  for (; level < full_.size() && full_[level]; ++level) {
+    add_into(partial_[level], carry);
+    carry = partial_[level];
+    full_[level] = false;
   }
-  stack_.emplace_back(level, t);
+  if (level == partial_.size()) {
+    partial_.push_back(Tensor::zeros(carry.shape(), carry.dtype()));
+    full_.push_back(false);
+  }
+  partial_[level].copy_from(carry);
+  full_[level] = true;
 }
 
 void GroupTreeReduce::finish() {
-  ATTN_CHECK(added_ == local_ && stack_.size() == 1,
-             "GroupTreeReduce: finish() after {} of {} groups", added_, local_);
+  ATTN_CHECK(added_ == local_, "GroupTreeReduce: finish() after {} of {} groups", added_, local_);
+  // local_ is a power of two, so exactly the top level holds the whole local sum.
   Tensor grads = store_.flat_grads();
-  grads.copy_from(stack_.back().second);
-  stack_.clear();
+  grads.copy_from(partial_.back());
+  full_.back() = false;
   added_ = 0;
   const int world = comm_.world_size(), rank = comm_.rank();
   if (world == 1) return;
-  Tensor other = Tensor::zeros(grads.shape(), grads.dtype());
+  if (!peer_.defined()) peer_ = Tensor::zeros(grads.shape(), grads.dtype());
   for (int d = world / 2; d >= 1; d /= 2) {
     const int peer = rank ^ d;
     Request sent = comm_.i_send(grads, peer, d);
-    comm_.recv(other, peer, d);
+    comm_.recv(peer_, peer, d);
     sent.wait();
-    add_into(grads, other);
+    add_into(grads, peer_);
   }
 }
 

@@ -2,7 +2,6 @@
 // gradients are summed in one fixed binary tree, so N ranks give the bits of one rank.
 #pragma once
 
-#include <utility>
 #include <vector>
 
 #include "framework/core/param_store.h"
@@ -40,7 +39,11 @@ class GroupTreeReduce {
   Communicator& comm_;
   int groups_, local_;
   std::vector<int> order_;
-  std::vector<std::pair<int, Tensor>> stack_;  // (tree level, partial sum)
+  // A binary counter of partial sums: partial_[k] holds the sum of 2^k groups while full_[k].
+  // Allocated once; a step copies at most one buffer per group.
+  std::vector<Tensor> partial_;
+  std::vector<bool> full_;
+  Tensor peer_;  // the butterfly's receive buffer
   int added_ = 0;
 };
 

@@ -44,13 +44,13 @@ Zero1Optimizer::Zero1Optimizer(ParamStore& store, Communicator& comm,
   inner_ = make(range_);
   ATTN_CHECK(inner_ && inner_->range().begin == range_.begin && inner_->range().end == range_.end,
              "ZeRO-1: the shard optimizer must cover exactly its shard");
+  scratch_ = Tensor::zeros({range_.size()}, store.dtype());
 }
 
 void Zero1Optimizer::reduce_scatter_gradients() {
   Tensor grads = store_.flat_grads();
-  Tensor mine = Tensor::zeros({range_.size()}, grads.dtype());
-  comm_.reduce_scatter_sum_v(grads, mine, counts_);
-  grads.slice0(range_.begin, range_.end).copy_from(mine);
+  comm_.reduce_scatter_sum_v(grads, scratch_, counts_);
+  grads.slice0(range_.begin, range_.end).copy_from(scratch_);
 }
 
 double Zero1Optimizer::clip_grad_norm(double max_norm) {
@@ -64,9 +64,8 @@ double Zero1Optimizer::clip_grad_norm(double max_norm) {
 void Zero1Optimizer::step() {
   inner_->step();
   Tensor params = store_.flat_params();
-  // MPI forbids overlapping send and receive buffers: the shard travels from a copy.
-  const Tensor mine = params.slice0(range_.begin, range_.end).clone();
-  comm_.all_gather_v(mine, params, counts_);
+  scratch_.copy_from(params.slice0(range_.begin, range_.end));
+  comm_.all_gather_v(scratch_, params, counts_);
 }
 
 NamedTensors Zero1Optimizer::whole_buffers() const {

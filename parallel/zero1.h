@@ -51,6 +51,9 @@ class Zero1Optimizer final : public Optimizer {
   Communicator& comm_;
   std::vector<int64_t> counts_;  // shard sizes in rank order
   std::unique_ptr<Optimizer> inner_;
+  // This rank's shard outside the flat buffers: MPI forbids a send buffer that overlaps the
+  // receive buffer, so reduced gradients arrive here and parameters leave from here.
+  Tensor scratch_;
 };
 
 }  // namespace attn
