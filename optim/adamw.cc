@@ -3,14 +3,15 @@
 #include <cmath>
 
 #include "framework/core/threads.h"
+#include "framework/kernels/cuda/optimizer_step.h"
 #include "framework/ops/dispatch.h"
 
 namespace attn {
 
 AdamW::AdamW(ParamStore& store, AdamWOptions options, FlatRange range)
     : Optimizer(store, range), options_(options) {
-  m_ = Tensor::zeros({range_.size()}, store.dtype());
-  v_ = Tensor::zeros({range_.size()}, store.dtype());
+  m_ = Tensor::zeros({range_.size()}, store.dtype(), store.device());
+  v_ = Tensor::zeros({range_.size()}, store.dtype(), store.device());
   decay_mask_ = weight_decay_mask(store, options.decay).slice0(range_.begin, range_.end).clone();
 }
 
@@ -19,6 +20,17 @@ void AdamW::step() {
   // Bias corrections in double: for long runs b^t underflows float precision long before t ends.
   const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(t_));
   const double bc2_sqrt = std::sqrt(1.0 - std::pow(options_.beta2, static_cast<double>(t_)));
+  if (store_.device().is_cuda()) {
+    ATTN_CHECK(store_.dtype() == DType::kF32, "adamw on CUDA: f32 parameters only");
+    cuda::AdamWStep s;
+    s.beta1 = float(options_.beta1), s.beta2 = float(options_.beta2), s.eps = float(options_.eps);
+    s.decay = float(options_.lr * options_.weight_decay);
+    s.step_size = float(options_.lr / bc1), s.inv_bc2_sqrt = float(1.0 / bc2_sqrt);
+    cuda::adamw_step(s, store_.flat_params().data<float>() + range_.begin,
+                     store_.flat_grads().data<float>() + range_.begin, m_.data<float>(),
+                     v_.data<float>(), decay_mask_.data<float>(), range_.size());
+    return;
+  }
   detail::dispatch_float(store_.flat_params(), "adamw", [&](auto tag) {
     using T = decltype(tag);
     T* p = store_.flat_params().data<T>() + range_.begin;

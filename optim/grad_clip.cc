@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "framework/core/threads.h"
+#include "framework/kernels/cuda/elementwise.h"
+#include "framework/kernels/cuda/optimizer_step.h"
 #include "framework/ops/dispatch.h"
 
 namespace attn {
@@ -16,6 +18,10 @@ double grad_sum_squares(const ParamStore& store, FlatRange range) {
   range = resolve_range(store, range);
   const Tensor g = store.flat_grads();
   const int64_t n = range.size();
+  if (g.device().is_cuda()) {
+    ATTN_CHECK(g.dtype() == DType::kF32, "grad_norm on CUDA: f32 gradients only");
+    return cuda::sum_squares(g.data<float>() + range.begin, n);
+  }
   std::vector<double> partial((n + kGrain - 1) / kGrain, 0.0);
   detail::dispatch_float(g, "grad_norm", [&](auto tag) {
     using T = decltype(tag);
@@ -37,6 +43,11 @@ void clip_grads_to(ParamStore& store, FlatRange range, double norm, double max_n
   if (coef >= 1.0) return;
   range = resolve_range(store, range);
   Tensor g = store.flat_grads();
+  if (g.device().is_cuda()) {
+    float* x = g.data<float>() + range.begin;
+    cuda::scale(x, x, static_cast<float>(coef), range.size());
+    return;
+  }
   detail::dispatch_float(g, "clip_grad_norm", [&](auto tag) {
     using T = decltype(tag);
     T* x = g.data<T>() + range.begin;

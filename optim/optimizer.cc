@@ -7,11 +7,12 @@
 namespace attn {
 
 Tensor weight_decay_mask(const ParamStore& store, DecayPolicy policy) {
-  Tensor mask = store.new_state_buffer();
+  // Built on the host and copied once: one small copy per parameter would cost more on a GPU.
+  Tensor mask = Tensor::zeros({store.padded_size()}, store.dtype());
   for (const ParamInfo& p : store.params())
     if (p.trainable && (policy == DecayPolicy::kAll || p.weight_decay))
       mask.slice0(p.offset, p.offset + p.tensor.numel()).fill_(1.0);
-  return mask;
+  return mask.to(store.device());
 }
 
 FlatRange resolve_range(const ParamStore& store, FlatRange range) {
@@ -77,7 +78,6 @@ NamedScalars load_checkpoint_state(const ParamStore& store, const NamedTensors& 
 
 Optimizer::Optimizer(ParamStore& store, FlatRange range) : store_(store) {
   ATTN_CHECK(store.finalized(), "optimizers need a finalized ParamStore");
-  ATTN_CHECK(store.device().is_cpu(), "CUDA optimizer step not built yet");
   range_ = resolve_range(store, range);
 }
 
