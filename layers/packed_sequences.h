@@ -6,6 +6,8 @@
 
 namespace attn {
 
+// positions live with the activations (they feed embeddings and RoPE); cu_seqlens is small
+// metadata that ops read on the host, so it may stay on the CPU when the model runs on a GPU.
 struct PackedSequences {
   Tensor positions;   // i32 [tokens], position of each token inside its document
   Tensor cu_seqlens;  // i32 [docs + 1], prefix sums of document lengths

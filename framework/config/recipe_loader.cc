@@ -288,12 +288,14 @@ std::string recipe_to_text(const Recipe& recipe) {
 }
 
 uint64_t recipe_hash(const Recipe& recipe) {
+  Recipe identity = recipe;
+  identity.mutable_train()->clear_device();
   std::string bytes;
   {
     pb::io::StringOutputStream stream(&bytes);
     pb::io::CodedOutputStream coded(&stream);
     coded.SetSerializationDeterministic(true);
-    recipe.SerializeToCodedStream(&coded);
+    identity.SerializeToCodedStream(&coded);
   }
   uint64_t h = 14695981039346656037ull;
   for (unsigned char c : bytes) {

@@ -28,6 +28,8 @@ Recipe load_recipe_from_string(const std::string& text, const std::string& displ
 std::string recipe_to_text(const Recipe& recipe);
 
 // FNV-1a 64 of the deterministic binary serialization: equal recipes hash equal on any machine.
+// train.device is left out: where a run executes does not make it another experiment, so a
+// GPU checkpoint resumes on the CPU and vice versa.
 uint64_t recipe_hash(const Recipe& recipe);
 std::string recipe_hash_hex(const Recipe& recipe);  // 16 lowercase hex digits
 

@@ -322,12 +322,10 @@ class Rules {
     const cfg::Train& t = r_.train();
     require(r_.optim().warmup_steps() <= t.steps(), {"optim.warmup_steps", "train.steps"},
             fmt::format("{} exceeds train.steps {}", r_.optim().warmup_steps(), t.steps()));
-    const std::pair<std::string, cfg::DType> dtypes[] = {{"model.dtype", r_.model().dtype()},
-                                                         {"train.dtype", t.dtype()}};
-    for (const auto& [field, dtype] : dtypes) {
-      require(dtype != cfg::BF16 || t.device() == cfg::CUDA, {field, "train.device"},
-              "BF16 is GPU storage only: needs train.device CUDA");
-    }
+    require(r_.model().dtype() != cfg::BF16, {"model.dtype"},
+            "parameters are kept in F32; for mixed precision set train.precision BF16");
+    require(t.precision() != cfg::BF16 || t.device() == cfg::CUDA,
+            {"train.precision", "train.device"}, "BF16 matrix products need train.device CUDA");
     require(!r_.parallel().zero1() || r_.parallel().mode() != cfg::Parallel::NONE,
             {"parallel.zero1", "parallel.mode"},
             "shards over ranks: needs parallel.mode DATA_PARALLEL or CAD");

@@ -11,6 +11,7 @@ namespace attn {
 
 Gpt::Gpt(ParamStore& store, const GptConfig& c)
     : c_(c),
+      device_(store.device()),
       wte_(store, "wte", c.vocab_size, c.width, c.init_std),
       executor_(&local_core_attention()) {
   ATTN_CHECK(c.heads > 0 && c.width % c.heads == 0, "heads {} must divide width {}", c.heads,

@@ -63,6 +63,7 @@ class Gpt {
   Tensor loss(const GptInput& in, const GptForward& f = {}) const;
 
   const GptConfig& config() const { return c_; }
+  Device device() const { return device_; }  // where the parameters (and inputs) live
   // Core attention runs through this executor (default: local); not owned.
   void set_executor(CoreAttentionExecutor* executor) { executor_ = executor; }
 
@@ -77,6 +78,7 @@ class Gpt {
   Tensor hidden(const GptInput& in, const GptForward& f, std::vector<Tensor>* aux) const;
 
   GptConfig c_;
+  Device device_;
   Embedding wte_;
   std::unique_ptr<Embedding> wpe_;
   std::vector<std::unique_ptr<Block>> blocks_;

@@ -188,11 +188,11 @@ Batch TokenLoader::next() {
   return b;
 }
 
-GptInput gpt_input(const Batch& batch) {
+GptInput gpt_input(const Batch& batch, Device device) {
   GptInput in;
-  in.tokens = batch.tokens;
-  in.targets = batch.targets;
-  in.seq.positions = batch.positions;
+  in.tokens = batch.tokens.to(device);
+  in.targets = batch.targets.to(device);
+  in.seq.positions = batch.positions.to(device);
   in.seq.cu_seqlens = batch.cu_seqlens;
   return in;
 }

@@ -91,7 +91,8 @@ class TokenLoader {
 // reduction's sample groups).
 Batch select_rows(const Batch& batch, int64_t first, int64_t stride);
 
-// The model input for a batch (shares the tensors).
-GptInput gpt_input(const Batch& batch);
+// The model input for a batch on `device` (shares the tensors on the CPU); cu_seqlens stays on
+// the host (see PackedSequences).
+GptInput gpt_input(const Batch& batch, Device device = Device::cpu());
 
 }  // namespace attn

@@ -25,7 +25,8 @@ EvalResult evaluate(const Gpt& model, const DataSource& data, int64_t rows, int6
     if (b.target_tokens == 0) continue;
     GptForward f;
     if (r.batches == 1) f.diagnostics = diagnostics;
-    r.nats += model.loss(gpt_input(b), f).item() * static_cast<double>(b.target_tokens);
+    r.nats +=
+        model.loss(gpt_input(b, model.device()), f).item() * static_cast<double>(b.target_tokens);
     // Bits per byte counts the bytes of the predicted tokens, so byte and BPE models compare.
     const std::vector<int32_t> targets = b.targets.to_vector<int32_t>();
     for (int32_t t : targets)

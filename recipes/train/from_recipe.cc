@@ -1,6 +1,7 @@
 #include "recipes/train/from_recipe.h"
 
 #include "framework/core/error.h"
+#include "framework/kernels/cuda/runtime.h"
 #include "optim/adamw.h"
 #include "optim/sgd.h"
 
@@ -53,10 +54,6 @@ GptConfig gpt_config(const config::Recipe& r) {
   if (!attention_kind_available(a.kind()))
     throw Error(ErrorKind::kConfig, "attention.kind",
                 cfg::Attention::Kind_Name(a.kind()) + " attention is not built into this binary");
-  if (m.dtype() == cfg::BF16 || r.train().dtype() == cfg::BF16)
-    throw Error(ErrorKind::kConfig, "train.dtype", "BF16 needs the CUDA backend (not built yet)");
-  if (r.train().device() == cfg::CUDA)
-    throw Error(ErrorKind::kConfig, "train.device", "CUDA training is not built yet; use CPU");
   return c;
 }
 
@@ -93,6 +90,22 @@ ScheduleOptions schedule_options(const config::Recipe& r) {
   s.total_steps = r.train().steps();
   s.min_lr_ratio = o.min_lr_ratio();
   return s;
+}
+
+Device train_device(const config::Recipe& r, int local_rank) {
+  if (r.train().device() != cfg::CUDA) return Device::cpu();
+  if (!cuda::built_with_cuda())
+    throw Error(ErrorKind::kConfig, "train.device",
+                "CUDA: this binary was built without the CUDA backend (nvcc not found when "
+                "configuring); rebuild on a machine with /usr/local/cuda or use CPU");
+  const int gpus = cuda::device_count();
+  if (gpus == 0)
+    throw Error(ErrorKind::kConfig, "train.device",
+                "CUDA: no GPU is visible on this machine (check nvidia-smi and "
+                "CUDA_VISIBLE_DEVICES) or use CPU");
+  const int index = local_rank % gpus;
+  cuda::set_device(index);
+  return Device::cuda(index);
 }
 
 }  // namespace attn

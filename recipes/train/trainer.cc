@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -37,6 +38,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// This process's index among the ranks on its machine (picks its GPU): Open MPI says so in the
+// environment; without it, the world rank (one rank per machine, or GPUs assigned round-robin).
+int local_rank(const Communicator& comm) {
+  if (const char* s = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) return std::atoi(s);
+  return comm.rank();
+}
+
 // Everything one training run holds; train() wires it up and runs the loop.
 class Trainer {
  public:
@@ -48,6 +56,7 @@ class Trainer {
         data_(open_data_source(recipe)),
         run_(lead_ ? open_run_dir(recipe, options.run_dir, options.resume)
                    : RunDir{run_dir_path(recipe, options.run_dir)}),
+        store_(DType::kF32, train_device(recipe, local_rank(comm_))),
         model_(store_, gpt_config(recipe)),
         progress_(recipe.train().steps(), options.quiet || !lead_, stdout) {
     store_.finalize();
@@ -140,6 +149,10 @@ class Trainer {
     const Par& par = recipe_.parallel();
     const int world = comm_.world_size();
     const bool dp = par.mode() == Par::DATA_PARALLEL;
+    if (store_.device().is_cuda() && (par.zero1() || par.deterministic_reduce()))
+      throw Error(ErrorKind::kConfig,
+                  par.zero1() ? "parallel.zero1" : "parallel.deterministic_reduce",
+                  "not available on CUDA yet: use plain DATA_PARALLEL");
     if (world > 1 && !dp)
       throw Error(
           ErrorKind::kConfig, "parallel.mode",
@@ -222,7 +235,7 @@ class Trainer {
         if (diagnose && m == 0) f.diagnostics = &diagnostics;
         double aux = 0;
         f.aux_loss = &aux;
-        Tensor l = model_.loss(gpt_input(b), f);
+        Tensor l = model_.loss(gpt_input(b, store_.device()), f);
         // Logged apart, so `loss` stays the cross-entropy every attention kind is compared on.
         const double cross_entropy = l.item() - aux;
         loss += w * cross_entropy;

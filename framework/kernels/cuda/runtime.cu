@@ -57,6 +57,10 @@ int device_count() {
   return n;
 }
 
+void set_device(int index) {
+  CUDA_CHECK(cudaSetDevice(index));
+}
+
 void* device_malloc(size_t bytes) {
   if (device_count() == 0) ATTN_FAIL(kInput, "no CUDA device available");
   void* p = nullptr;

@@ -10,6 +10,8 @@ namespace attn::cuda {
 bool built_with_cuda();
 // Number of usable GPUs; 0 when built without CUDA or when no device/driver is present.
 int device_count();
+// Makes GPU `index` the current device of the calling thread (kernels, streams, allocations).
+void set_device(int index);
 // Device memory; nullptr when out of memory. Throw attn::Error when CUDA is unavailable.
 void* device_malloc(size_t bytes);
 void device_free(void* ptr);

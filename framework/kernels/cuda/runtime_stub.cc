@@ -16,6 +16,9 @@ bool built_with_cuda() {
 int device_count() {
   return 0;
 }
+void set_device(int) {
+  unavailable();
+}
 void* device_malloc(size_t) {
   unavailable();
 }

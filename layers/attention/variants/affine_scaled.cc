@@ -13,6 +13,7 @@
 #include "framework/autograd/tape.h"
 #include "framework/core/error.h"
 #include "framework/ops/dispatch.h"
+#include "framework/ops/transfer.h"
 #include "layers/attention/output_gate.h"
 #include "layers/attention/projected_attention.h"
 
@@ -74,6 +75,14 @@ void causal_mean_backward(T* dv, const T* dvbar, const std::vector<int32_t>& cu,
 // alpha_ma [heads] is a constant.
 Tensor affine_combine(const Tensor& o, const Tensor& v, const Tensor& z,
                       const std::vector<double>& alpha_ma, const Tensor& cu_seqlens, Clip clip) {
+  if (o.device().is_cuda()) {
+    // No CUDA kernel for the running mean yet: the combination runs on the host, the copies
+    // carry the gradients (a few [tokens, heads, dv] copies per layer and step).
+    const Device cpu = Device::cpu();
+    return transfer(affine_combine(transfer(o, cpu), transfer(v, cpu), transfer(z, cpu), alpha_ma,
+                                   cu_seqlens, clip),
+                    o.device());
+  }
   const int64_t n = o.size(0), heads = o.size(1), dv = o.size(2), kvh = v.size(1);
   ATTN_CHECK(v.size(0) == n && v.size(2) == dv && heads % kvh == 0 && z.numel() == n * heads,
              "affine_combine: o {}, v {}, z {}", o.str(), v.str(), z.str());

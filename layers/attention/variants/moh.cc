@@ -27,6 +27,7 @@
 #include "framework/ops/reduce.h"
 #include "framework/ops/shape.h"
 #include "framework/ops/softmax.h"
+#include "framework/ops/transfer.h"
 #include "layers/attention/projected_attention.h"
 #include "layers/linear.h"
 
@@ -55,7 +56,10 @@ std::vector<uint8_t> topk_mask(const std::vector<double>& p, int64_t rows, int64
 Tensor topk_renormalize(const Tensor& p, const std::vector<uint8_t>& mask, int64_t k) {
   ATTN_CHECK(p.ndim() == 2 && static_cast<size_t>(p.numel()) == mask.size(),
              "topk_renormalize: p {} and a mask of {} entries", p.str(), mask.size());
-  detail::check_cpu("topk_renormalize", {p});
+  if (p.device().is_cuda()) {
+    // A few numbers per token: the host computes them; transfer() carries the gradient.
+    return transfer(topk_renormalize(transfer(p, Device::cpu()), mask, k), p.device());
+  }
   const int64_t rows = p.size(0), cols = p.size(1);
   Tensor g = Tensor::empty(p.shape(), p.dtype(), p.device());
   std::vector<double> inv_s(static_cast<size_t>(rows));  // 1 / S per row
@@ -147,7 +151,7 @@ class MohAttention final : public ProjectedAttention {
     }
     const double weight = spec_.options.moh().balance_weight();
     if (ctx.aux_losses && weight > 0) {
-      const Tensor f = Tensor::from_vector<double>({routed_}, frac).to(p.dtype());
+      const Tensor f = Tensor::from_vector<double>({routed_}, frac).to(p.dtype()).to(p.device());
       const double c = static_cast<double>(routed_ * routed_) * weight / spec_.num_layers;
       ctx.aux_losses->push_back(scale(mean(mul(mean(p, 0), f)), c));  // []
     }

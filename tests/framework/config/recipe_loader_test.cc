@@ -131,8 +131,10 @@ const BadCase kBadCases[] = {
      "bad.textproto:3", "attention.moh.top_k: 4 exceeds the 3 routed heads"},
     {"warmup_beyond_steps_points_at_steps", "train {\n  steps: 50\n}\n", {},
      "bad.textproto:2", "optim.warmup_steps: 100 exceeds train.steps 50"},
-    {"bf16_on_cpu", "train {\n  dtype: BF16\n}\n", {},
-     "bad.textproto:2", "needs train.device CUDA"},
+    {"bf16_on_cpu", "train {\n  precision: BF16\n}\n", {},
+     "bad.textproto:2", "BF16 matrix products need train.device CUDA"},
+    {"bf16_weights", "model {\n  dtype: BF16\n}\n", {},
+     "bad.textproto:2", "parameters are kept in F32"},
     {"shards_without_files", "data {\n  corpus: SHARDS\n}\n", {},
      "bad.textproto:2", "needs at least one training shard"},
     {"layer_out_of_model", "losses {\n  adl {\n    layers: [0, 9]\n  }\n}\n", {},
@@ -364,6 +366,11 @@ TEST(RecipeLoader, HashStableAndSensitive) {
   const Recipe e = load_recipe_from_string("", "x");
   EXPECT_NE(recipe_hash(c), recipe_hash(e));
   EXPECT_NE(recipe_hash(e), recipe_hash(load_recipe_from_string("", "x", {"model.bias=false"})));
+  // Where a run executes is not part of its identity (a GPU checkpoint resumes on the CPU)...
+  EXPECT_EQ(recipe_hash(e), recipe_hash(load_recipe_from_string("", "x", {"train.device=CUDA"})));
+  // ...but the precision of its matrix products is.
+  EXPECT_NE(recipe_hash(e), recipe_hash(load_recipe_from_string(
+                                "", "x", {"train.device=CUDA", "train.precision=BF16"})));
 }
 
 // Every recipe shipped in recipes/ loads against the current schema. Files that declare another
