@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "framework/core/threads.h"
+#include "parallel/comm/nccl_comm.h"
 #include "parallel/comm/world.h"
 #include "recipes/train/trainer.h"
 #include "tools/command.h"
@@ -42,9 +43,16 @@ Run add_train_command(CLI::App& app) {
     // Under mpirun every rank runs this; an error on one rank aborts the whole job.
     const std::unique_ptr<Communicator> comm =
         make_world_communicator(recipe.parallel().timeout_s());
+    std::unique_ptr<Communicator> nccl;  // declared after comm: destroyed first
     return run_guarded(*comm, [&] {
       TrainOptions options = args->options;
       options.comm = comm.get();
+      // Gradients of GPU runs travel over NCCL; it picks and binds this rank's GPU, so it is
+      // set up before the first CUDA tensor.
+      if (recipe.train().device() == attnlab::config::CUDA && comm->world_size() > 1) {
+        nccl = make_nccl_comm(*comm, recipe.parallel().timeout_s());
+        options.device_comm = nccl.get();
+      }
       const TrainResult r = train(recipe, options);
       if (comm->rank() != 0) return 0;
       std::printf("%s after %lld steps: loss %.4f", r.interrupted ? "stopped" : "done",

@@ -99,12 +99,20 @@ void host_free(void* p) {
 
 CachingAllocator& allocator_for(Device d) {
   // Leaked on purpose: tensors held in static objects may be freed after static destruction.
+  // One cache per GPU; its blocks come from cudaMalloc on the current device, which is this
+  // rank's GPU (one GPU per process, made current before the first CUDA tensor).
+  constexpr int kMaxGpus = 16;
   static auto* host = new CachingAllocator(host_alloc, host_free);
-  static auto* gpu = new CachingAllocator(cuda::device_malloc, cuda::device_free);
+  static auto* gpus = [] {
+    auto* a = new std::vector<CachingAllocator*>();
+    for (int i = 0; i < kMaxGpus; ++i)
+      a->push_back(new CachingAllocator(cuda::device_malloc, cuda::device_free));
+    return a;
+  }();
   if (d.is_cpu()) return *host;
-  ATTN_CHECK(d.index == 0, "only cuda:0 is supported per process (one GPU per rank), got {}",
-             d.str());
-  return *gpu;
+  ATTN_CHECK(d.index >= 0 && d.index < kMaxGpus, "device {}: at most {} GPUs per machine", d.str(),
+             kMaxGpus);
+  return *(*gpus)[d.index];
 }
 
 }  // namespace

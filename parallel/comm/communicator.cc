@@ -12,10 +12,15 @@ namespace {
 // Tags up to 32767 are valid on every MPI (the standard's lower bound for MPI_TAG_UB).
 constexpr int kMaxTag = 32767;
 
-CommBuffer buffer_of(const Tensor& t, const char* op, const char* role) {
+// MpiComm and LocalComm move host memory, NcclComm memory of this rank's GPU: a buffer
+// elsewhere would be read as the wrong kind of pointer.
+CommBuffer buffer_of(const Tensor& t, Device want, const char* op, const char* role) {
   ATTN_CHECK(t.defined(), "{}: the {} tensor is undefined", op, role);
-  // MpiComm moves host memory; device buffers are NcclComm's.
-  ATTN_CHECK(t.device().is_cpu(), "{}: the {} tensor {} is not on the CPU", op, role, t.str());
+  if (want.is_cpu())
+    ATTN_CHECK(t.device().is_cpu(), "{}: the {} tensor {} is not on the CPU", op, role, t.str());
+  else
+    ATTN_CHECK(t.device() == want, "{}: the {} tensor {} is not on {} (this communicator's device)",
+               op, role, t.str(), want.str());
   return {t.numel() > 0 ? t.raw() : nullptr, t.numel(), t.dtype()};
 }
 
@@ -83,7 +88,7 @@ void Communicator::print_from_rank(const std::string& message) const {
 // ---- non-blocking: check, then let the backend start ----
 
 Request Communicator::i_all_reduce_sum(Tensor& t) {
-  const CommBuffer buf = buffer_of(t, "all_reduce_sum", "buffer");
+  const CommBuffer buf = buffer_of(t, buffer_device(), "all_reduce_sum", "buffer");
   check_summable(t, "all_reduce_sum");
   return Request(this, start_all_reduce_sum(buf), {t});
 }
@@ -100,8 +105,8 @@ Request Communicator::i_reduce_scatter_sum(const Tensor& input, Tensor& output) 
 Request Communicator::i_reduce_scatter_sum_v(const Tensor& input, Tensor& output,
                                              const std::vector<int64_t>& counts) {
   const char* op = "reduce_scatter_sum";
-  const CommBuffer in = buffer_of(input, op, "input");
-  const CommBuffer out = buffer_of(output, op, "output");
+  const CommBuffer in = buffer_of(input, buffer_device(), op, "input");
+  const CommBuffer out = buffer_of(output, buffer_device(), op, "output");
   check_summable(input, op);
   check_same_dtype(input, output, op);
   check_counts(counts, world_size(), op);
@@ -121,8 +126,8 @@ Request Communicator::i_all_gather(const Tensor& input, Tensor& output) {
 Request Communicator::i_all_gather_v(const Tensor& input, Tensor& output,
                                      const std::vector<int64_t>& counts) {
   const char* op = "all_gather";
-  const CommBuffer in = buffer_of(input, op, "input");
-  const CommBuffer out = buffer_of(output, op, "output");
+  const CommBuffer in = buffer_of(input, buffer_device(), op, "input");
+  const CommBuffer out = buffer_of(output, buffer_device(), op, "output");
   check_same_dtype(input, output, op);
   check_counts(counts, world_size(), op);
   ATTN_CHECK(input.numel() == counts[rank()], "{}: input {} but rank {}'s count is {}", op,
@@ -136,8 +141,8 @@ Request Communicator::i_all_gather_v(const Tensor& input, Tensor& output,
 Request Communicator::i_all_to_all_v(const Tensor& send, const Chunks& send_chunks, Tensor& recv,
                                      const Chunks& recv_chunks) {
   const char* op = "all_to_all_v";
-  const CommBuffer s = buffer_of(send, op, "send");
-  const CommBuffer r = buffer_of(recv, op, "receive");
+  const CommBuffer s = buffer_of(send, buffer_device(), op, "send");
+  const CommBuffer r = buffer_of(recv, buffer_device(), op, "receive");
   check_same_dtype(send, recv, op);
   check_chunks(send_chunks, send, world_size(), op, "send");
   check_chunks(recv_chunks, recv, world_size(), op, "receive");
@@ -146,19 +151,19 @@ Request Communicator::i_all_to_all_v(const Tensor& send, const Chunks& send_chun
 }
 
 Request Communicator::i_send(const Tensor& t, int dest, int tag) {
-  const CommBuffer buf = buffer_of(t, "send", "buffer");
+  const CommBuffer buf = buffer_of(t, buffer_device(), "send", "buffer");
   check_peer(dest, world_size(), tag, "send");
   return Request(this, start_send(buf, dest, tag), {t});
 }
 
 Request Communicator::i_recv(Tensor& t, int source, int tag) {
-  const CommBuffer buf = buffer_of(t, "recv", "buffer");
+  const CommBuffer buf = buffer_of(t, buffer_device(), "recv", "buffer");
   check_peer(source, world_size(), tag, "recv");
   return Request(this, start_recv(buf, source, tag), {t});
 }
 
 Request Communicator::i_broadcast(Tensor& t, int root) {
-  const CommBuffer buf = buffer_of(t, "broadcast", "buffer");
+  const CommBuffer buf = buffer_of(t, buffer_device(), "broadcast", "buffer");
   ATTN_CHECK(root >= 0 && root < world_size(), "broadcast: root {} outside the world of {}", root,
              world_size());
   return Request(this, start_broadcast(buf, root), {t});

@@ -23,7 +23,8 @@ struct Chunks {
   static Chunks packed(const std::vector<int64_t>& counts);
 };
 
-// What a backend receives after the interface checked the arguments: raw host memory.
+// What a backend receives after the interface checked the arguments: raw memory on the
+// backend's buffer_device().
 struct CommBuffer {
   void* data = nullptr;
   int64_t count = 0;  // elements
@@ -31,7 +32,8 @@ struct CommBuffer {
 };
 
 // Layers never see it; data parallel and CAD use it. X(...) is i_X(...).wait().
-// Buffers are CPU tensors (always contiguous). Sums take f32, f64, i32 or i64; data movement
+// Buffers are tensors on buffer_device() (always contiguous): the CPU for MpiComm and
+// LocalComm, this rank's GPU for NcclComm. Sums take f32, f64, i32 or i64; data movement
 // takes any dtype. Arguments are checked on each rank before anything is sent (a clear Error).
 // That ranks agree on sizes and dtypes is the caller's contract: MPI does not check it reliably
 // (a mismatch usually ends in an MPI error or the watchdog). Every rank must issue the same
@@ -42,6 +44,8 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
+  // Where every buffer handed to this communicator must live; checked before anything is sent.
+  virtual Device buffer_device() const { return Device::cpu(); }
 
   // In place: every rank ends with the element-wise sum over ranks.
   void all_reduce_sum(Tensor& t);

@@ -52,6 +52,7 @@ class Trainer {
       : recipe_(recipe),
         options_(options),
         comm_(options.comm ? *options.comm : local_),
+        device_comm_(options.device_comm ? *options.device_comm : comm_),
         lead_(comm_.rank() == 0),
         data_(open_data_source(recipe)),
         run_(lead_ ? open_run_dir(recipe, options.run_dir, options.resume)
@@ -149,6 +150,10 @@ class Trainer {
     const Par& par = recipe_.parallel();
     const int world = comm_.world_size();
     const bool dp = par.mode() == Par::DATA_PARALLEL;
+    if (store_.device().is_cuda() && world > 1 && device_comm_.buffer_device() != store_.device())
+      throw Error(ErrorKind::kInternal, "train.device",
+                  fmt::format("{} ranks on {} need a communicator over GPU buffers (NCCL)", world,
+                              store_.device().str()));
     if (store_.device().is_cuda() && (par.zero1() || par.deterministic_reduce()))
       throw Error(ErrorKind::kConfig,
                   par.zero1() ? "parallel.zero1" : "parallel.deterministic_reduce",
@@ -191,9 +196,9 @@ class Trainer {
     if (world > 1 && !tree_ && !zero1_) {
       DataParallelOptions o;
       o.bucket_mb = par.bucket_mb();
-      dp_ = std::make_unique<DataParallel>(store_, comm_, o);
+      dp_ = std::make_unique<DataParallel>(store_, device_comm_, o);
     }
-    if (world > 1) broadcast_parameters(store_, comm_);
+    if (world > 1) broadcast_parameters(store_, device_comm_);
   }
 
   // One optimizer step over `micro_batches` batches. The loss is the mean over all target tokens
@@ -265,7 +270,7 @@ class Trainer {
     const double norm =
         zero1_ && !tree_ ? zero1_->clip_grad_norm(clip) : clip_grad_norm(store_, clip);
     optimizer_->step();
-    if (comm_.world_size() > 1) average_buffers(store_, comm_);
+    if (comm_.world_size() > 1) average_buffers(store_, device_comm_);
     if (diagnose) log_diagnostics(diagnostics, "");
     return {loss, norm, tokens, aux_loss};
   }
@@ -381,6 +386,7 @@ class Trainer {
   TrainOptions options_;
   LocalComm local_;
   Communicator& comm_;
+  Communicator& device_comm_;  // flat parameter/gradient buffers (NCCL on GPUs)
   bool lead_;
   DataSource data_;
   RunDir run_;

@@ -19,6 +19,9 @@ struct TrainOptions {
   // The ranks training together (parallel.mode DATA_PARALLEL); null = a world of one. Rank 0
   // writes the run directory, metrics and checkpoints; every rank returns the same result.
   Communicator* comm = nullptr;
+  // The same ranks over GPU buffers (NCCL) for gradients and parameters when train.device is
+  // CUDA and there is more than one rank; `comm` still carries host values (losses, flags).
+  Communicator* device_comm = nullptr;
 };
 
 struct TrainResult {
