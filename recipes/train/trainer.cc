@@ -17,6 +17,7 @@
 #include "framework/core/version.h"
 #include "framework/io/tensorboard.h"
 #include "framework/ops/elementwise.h"
+#include "framework/ops/matmul.h"
 #include "optim/grad_clip.h"
 #include "parallel/data_parallel.h"
 #include "parallel/group_tree_reduce.h"
@@ -411,6 +412,10 @@ class Trainer {
 
 TrainResult train(const config::Recipe& recipe, const TrainOptions& options) {
   flush_denormals();
+  // train.precision: the matrix products of this run (CUDA only; validated with the recipe).
+  CudaMatmulPrecisionScope precision(recipe.train().precision() == attnlab::config::BF16
+                                         ? MatmulPrecision::kBf16
+                                         : MatmulPrecision::kF32);
   Trainer trainer(recipe, options);
   return trainer.run();
 }
