@@ -87,7 +87,7 @@ TEST_F(TrainCuda, F32LossesMatchTheCpuFor50Steps) {
 
 TEST_F(TrainCuda, Bf16LossesStayNearTheCpu) {
   const std::vector<double> cpu = train("cpu", "");
-  const std::vector<double> bf16 = train("bf16", std::string(kGpu) + " train.precision=BF16");
+  const std::vector<double> bf16 = train("bf16", std::string(kGpu) + " --set train.precision=BF16");
   expect_curves_close(cpu, bf16, 2e-2);
   auto tail_mean = [](const std::vector<double>& v) {
     return std::accumulate(v.end() - 10, v.end(), 0.0) / 10;
