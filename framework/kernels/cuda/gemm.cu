@@ -150,6 +150,12 @@ Plan build_plan(cublasLtHandle_t handle, const Problem& p) {
         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, p.align_c}};
     for (const auto& [attr, bytes] : aligns)
       CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &bytes, sizeof(bytes)));
+    // Split-K partial sums only through the workspace and a separate reduction pass: the
+    // in-place scheme accumulates into D concurrently, which could break run-to-run bits.
+    const uint32_t schemes =
+        CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE | CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+        pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes, sizeof(schemes)));
 
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
