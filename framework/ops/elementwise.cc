@@ -3,7 +3,9 @@
 #include "framework/autograd/tape.h"
 #include "framework/kernels/cpu/elementwise.h"
 #include "framework/kernels/cpu/reduce.h"
+#include "framework/kernels/cuda/bias.h"
 #include "framework/kernels/cuda/elementwise.h"
+#include "framework/kernels/cuda/reduce.h"
 #include "framework/ops/dispatch.h"
 
 namespace attn {
@@ -97,19 +99,34 @@ Tensor scale(const Tensor& x, double alpha) {
 Tensor add_bias(const Tensor& x, const Tensor& bias) {
   ATTN_CHECK(bias.ndim() == 1 && x.ndim() >= 1 && x.size(-1) == bias.size(0),
              "add_bias: bias {} for input {}", bias.str(), x.str());
-  detail::check_cpu("add_bias", {x, bias});
+  detail::check_same_device("add_bias", {x, bias});
   detail::check_same_dtype("add_bias", {x, bias});
+  const bool on_gpu = x.device().is_cuda();
+  ATTN_CHECK(!on_gpu || x.dtype() == DType::kF32, "add_bias: CUDA ops are f32 only, got {}",
+             x.str());
   const int64_t cols = bias.size(0), rows = x.numel() / std::max<int64_t>(cols, 1);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  detail::dispatch_float(x, "add_bias", [&](auto tag) {
-    using T = decltype(tag);
-    cpu::bias_add<T>(out.data<T>(), x.data<T>(), bias.data<T>(), rows, cols);
-  });
+  if (on_gpu) {
+    cuda::bias_add(out.data<float>(), x.data<float>(), bias.data<float>(), rows, cols);
+  } else {
+    detail::dispatch_float(x, "add_bias", [&](auto tag) {
+      using T = decltype(tag);
+      cpu::bias_add<T>(out.data<T>(), x.data<T>(), bias.data<T>(), rows, cols);
+    });
+  }
   if (!needs_grad({x, bias})) return out;
-  record("add_bias", {out}, [x, bias, out, rows, cols] {
+  record("add_bias", {out}, [x, bias, out, rows, cols, on_gpu] {
     Tensor dout = out.grad();
     if (x.requires_grad()) axpy_into(x.grad_or_zeros(), 1.0, dout);
-    if (bias.requires_grad()) {
+    if (bias.requires_grad() && on_gpu) {
+      // Column sums of dout in two deterministic passes; the caching allocator hands the
+      // scratch out again only to work queued after them on the same stream.
+      const int64_t floats = cuda::sum_axis_scratch(1, rows, cols);
+      Tensor scratch;
+      if (floats > 0) scratch = Tensor::empty({floats}, DType::kF32, x.device());
+      cuda::sum_axis(bias.grad_or_zeros().data<float>(), dout.data<float>(), 1, rows, cols, 1.0f,
+                     true, floats > 0 ? scratch.data<float>() : nullptr);
+    } else if (bias.requires_grad()) {
       detail::dispatch_float(x, "add_bias", [&](auto tag) {
         using T = decltype(tag);
         cpu::sum_axis<T>(bias.grad_or_zeros().data<T>(), dout.data<T>(), 1, rows, cols, T(1), true);
@@ -123,19 +140,32 @@ Tensor scale_rows(const Tensor& x, const Tensor& s) {
   bool leading = x.ndim() >= 1 && s.ndim() == x.ndim() - 1;
   for (int i = 0; leading && i < s.ndim(); ++i) leading = s.size(i) == x.size(i);
   ATTN_CHECK(leading, "scale_rows: factors {} must have the leading shape of {}", s.str(), x.str());
-  detail::check_cpu("scale_rows", {x, s});
+  detail::check_same_device("scale_rows", {x, s});
   detail::check_same_dtype("scale_rows", {x, s});
+  const bool on_gpu = x.device().is_cuda();
+  ATTN_CHECK(!on_gpu || x.dtype() == DType::kF32, "scale_rows: CUDA ops are f32 only, got {}",
+             x.str());
   const int64_t cols = x.size(-1), rows = s.numel();
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  detail::dispatch_float(x, "scale_rows", [&](auto tag) {
-    using T = decltype(tag);
-    cpu::scale_rows<T>(out.data<T>(), x.data<T>(), s.data<T>(), rows, cols);
-  });
-  if (!needs_grad({x, s})) return out;
-  record("scale_rows", {out}, [x, s, out, rows, cols] {
+  if (on_gpu) {
+    cuda::scale_rows(out.data<float>(), x.data<float>(), s.data<float>(), rows, cols);
+  } else {
     detail::dispatch_float(x, "scale_rows", [&](auto tag) {
       using T = decltype(tag);
-      Tensor dx = grad_target(x), ds = grad_target(s);
+      cpu::scale_rows<T>(out.data<T>(), x.data<T>(), s.data<T>(), rows, cols);
+    });
+  }
+  if (!needs_grad({x, s})) return out;
+  record("scale_rows", {out}, [x, s, out, rows, cols, on_gpu] {
+    Tensor dx = grad_target(x), ds = grad_target(s);
+    if (on_gpu) {
+      cuda::scale_rows_backward(dx.defined() ? dx.data<float>() : nullptr,
+                                ds.defined() ? ds.data<float>() : nullptr, out.grad().data<float>(),
+                                x.data<float>(), s.data<float>(), rows, cols);
+      return;
+    }
+    detail::dispatch_float(x, "scale_rows", [&](auto tag) {
+      using T = decltype(tag);
       cpu::scale_rows_backward<T>(dx.defined() ? dx.data<T>() : nullptr,
                                   ds.defined() ? ds.data<T>() : nullptr, out.grad().data<T>(),
                                   x.data<T>(), s.data<T>(), rows, cols);

@@ -3,6 +3,8 @@
 #include "framework/autograd/tape.h"
 #include "framework/kernels/cpu/copy.h"
 #include "framework/kernels/cpu/elementwise.h"
+#include "framework/kernels/cuda/copy.h"
+#include "framework/kernels/cuda/elementwise.h"
 #include "framework/ops/dispatch.h"
 
 namespace attn {
@@ -36,18 +38,68 @@ AxisBlock axis_block(const Shape& s, int a) {
   return {s.prod(0, a), s.prod(a + 1, s.ndim())};
 }
 
-template <typename T>
-void move_block(T* dst, int64_t dst_n, int64_t dst_at, const T* src, int64_t src_n, int64_t src_at,
-                int64_t len, AxisBlock b, bool accumulate) {
-  cpu::copy_blocks<T>(dst + dst_at * b.inner, dst_n * b.inner, src + src_at * b.inner,
-                      src_n * b.inner, b.outer, len * b.inner, accumulate);
+// Moves the block [src_at, src_at + len) of axis a of src (extent src_n along it) to offset
+// dst_at of dst (extent dst_n), on the tensors' device. Forward copies take every dtype;
+// accumulation (backward) only ever sees floats, and f32 on CUDA.
+void move_block(const Tensor& dst, int64_t dst_n, int64_t dst_at, const Tensor& src, int64_t src_n,
+                int64_t src_at, int64_t len, AxisBlock b, bool accumulate) {
+  const int64_t dst_off = dst_at * b.inner, dst_stride = dst_n * b.inner;
+  const int64_t src_off = src_at * b.inner, src_stride = src_n * b.inner;
+  if (dst.device().is_cuda()) {
+    if (accumulate) {
+      ATTN_CHECK(dst.dtype() == DType::kF32, "CUDA shape-op gradients are f32 only, got {}",
+                 dst.str());
+      cuda::copy_blocks(dst.data<float>() + dst_off, dst_stride, src.data<float>() + src_off,
+                        src_stride, b.outer, len * b.inner, true);
+      return;
+    }
+    const int64_t bytes = static_cast<int64_t>(dtype_size(dst.dtype()));
+    cuda::copy_blocks_raw(static_cast<char*>(dst.raw()) + dst_off * bytes, dst_stride,
+                          static_cast<const char*>(src.raw()) + src_off * bytes, src_stride,
+                          b.outer, len * b.inner, bytes);
+    return;
+  }
+  auto move = [&](auto tag) {
+    using T = decltype(tag);
+    cpu::copy_blocks<T>(dst.data<T>() + dst_off, dst_stride, src.data<T>() + src_off, src_stride,
+                        b.outer, len * b.inner, accumulate);
+  };
+  if (accumulate)
+    detail::dispatch_float(dst, "shape op gradient", move);
+  else
+    dispatch_any(dst, move);
 }
 
 void accumulate_whole(const Tensor& x, const Tensor& dout) {
+  if (x.device().is_cuda()) {
+    ATTN_CHECK(x.dtype() == DType::kF32, "CUDA shape-op gradients are f32 only, got {}", x.str());
+    return cuda::axpy(x.grad_or_zeros().data<float>(), 1.0f, dout.data<float>(), x.numel());
+  }
   detail::dispatch_float(x, "accumulate", [&](auto tag) {
     using T = decltype(tag);
     cpu::axpy<T>(x.grad_or_zeros().data<T>(), T(1), dout.data<T>(), x.numel());
   });
+}
+
+// out[b, c, r] (= or +=) x[b, r, c] on the tensors' device; accumulation as in move_block.
+void transpose_into(const Tensor& out, const Tensor& x, int64_t batch, int64_t rows, int64_t cols,
+                    bool accumulate) {
+  if (x.device().is_cuda()) {
+    if (accumulate) {
+      ATTN_CHECK(x.dtype() == DType::kF32, "CUDA shape-op gradients are f32 only, got {}", x.str());
+      return cuda::transpose_last2(out.data<float>(), x.data<float>(), batch, rows, cols, true);
+    }
+    return cuda::transpose_last2_raw(out.raw(), x.raw(), batch, rows, cols,
+                                     static_cast<int64_t>(dtype_size(x.dtype())));
+  }
+  auto move = [&](auto tag) {
+    using T = decltype(tag);
+    cpu::transpose_last2<T>(out.data<T>(), x.data<T>(), batch, rows, cols, accumulate);
+  };
+  if (accumulate)
+    detail::dispatch_float(x, "transpose_last2", move);
+  else
+    dispatch_any(x, move);
 }
 
 }  // namespace
@@ -83,23 +135,16 @@ Tensor slice(const Tensor& x, int axis, int64_t begin, int64_t end) {
   if (a == 0) {
     y = x.slice0(begin, end);
   } else {
-    detail::check_cpu("slice", {x});
     std::vector<int64_t> dims = x.shape().vec();
     dims[a] = end - begin;
     y = Tensor::empty(Shape(dims), x.dtype(), x.device());
-    dispatch_any(x, [&](auto tag) {
-      using T = decltype(tag);
-      move_block<T>(y.data<T>(), end - begin, 0, x.data<T>(), x.size(a), begin, end - begin,
-                    axis_block(x.shape(), a), false);
-    });
+    move_block(y, end - begin, 0, x, x.size(a), begin, end - begin, axis_block(x.shape(), a),
+               false);
   }
   if (!needs_grad({x})) return y;
   record("slice", {y}, [x, y, a, begin, end] {
-    detail::dispatch_float(x, "slice", [&](auto tag) {
-      using T = decltype(tag);
-      move_block<T>(x.grad_or_zeros().data<T>(), x.size(a), begin, y.grad().data<T>(), end - begin,
-                    0, end - begin, axis_block(x.shape(), a), true);
-    });
+    move_block(x.grad_or_zeros(), x.size(a), begin, y.grad(), end - begin, 0, end - begin,
+               axis_block(x.shape(), a), true);
   });
   return y;
 }
@@ -110,8 +155,9 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
   int a = first.shape().axis(axis);
   int64_t total = 0;
   for (const Tensor& t : xs) {
-    detail::check_cpu("concat", {t});
     bool same = t.ndim() == first.ndim() && t.dtype() == first.dtype();
+    ATTN_CHECK(t.device() == first.device(), "concat: tensors on {} and {}", first.device().str(),
+               t.device().str());
     for (int i = 0; same && i < t.ndim(); ++i) same = i == a || t.size(i) == first.size(i);
     ATTN_CHECK(same, "concat: {} does not match {} outside axis {}", t.str(), first.str(), a);
     total += t.size(a);
@@ -120,26 +166,20 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
   dims[a] = total;
   Tensor y = Tensor::empty(Shape(dims), first.dtype(), first.device());
   AxisBlock b = axis_block(y.shape(), a);
-  dispatch_any(first, [&](auto tag) {
-    using T = decltype(tag);
-    int64_t at = 0;
-    for (const Tensor& t : xs) {
-      move_block<T>(y.data<T>(), total, at, t.data<T>(), t.size(a), 0, t.size(a), b, false);
-      at += t.size(a);
-    }
-  });
+  int64_t at = 0;
+  for (const Tensor& t : xs) {
+    move_block(y, total, at, t, t.size(a), 0, t.size(a), b, false);
+    at += t.size(a);
+  }
   if (!needs_grad(xs)) return y;
   record("concat", {y}, [xs, y, a, total, b] {
-    detail::dispatch_float(y, "concat", [&](auto tag) {
-      using T = decltype(tag);
-      int64_t at = 0;
-      for (const Tensor& t : xs) {
-        if (t.requires_grad())
-          move_block<T>(t.grad_or_zeros().data<T>(), t.size(a), 0, y.grad().data<T>(), total, at,
-                        t.size(a), b, true);
-        at += t.size(a);
-      }
-    });
+    const Tensor dy = y.grad();
+    int64_t at = 0;
+    for (const Tensor& t : xs) {
+      if (t.requires_grad())
+        move_block(t.grad_or_zeros(), t.size(a), 0, dy, total, at, t.size(a), b, true);
+      at += t.size(a);
+    }
   });
   return y;
 }
@@ -160,23 +200,15 @@ std::vector<Tensor> split(const Tensor& x, int axis, const std::vector<int64_t>&
 }
 
 Tensor transpose_last2(const Tensor& x) {
-  detail::check_cpu("transpose_last2", {x});
   ATTN_CHECK(x.ndim() >= 2, "transpose_last2: needs 2+ dims, got {}", x.str());
   std::vector<int64_t> dims = x.shape().vec();
   std::swap(dims[x.ndim() - 1], dims[x.ndim() - 2]);
   const int64_t rows = x.size(-2), cols = x.size(-1), batch = x.shape().prod(0, x.ndim() - 2);
   Tensor y = Tensor::empty(Shape(dims), x.dtype(), x.device());
-  dispatch_any(x, [&](auto tag) {
-    using T = decltype(tag);
-    cpu::transpose_last2<T>(y.data<T>(), x.data<T>(), batch, rows, cols, false);
-  });
+  transpose_into(y, x, batch, rows, cols, false);
   if (!needs_grad({x})) return y;
   record("transpose_last2", {y}, [x, y, batch, rows, cols] {
-    detail::dispatch_float(x, "transpose_last2", [&](auto tag) {
-      using T = decltype(tag);
-      cpu::transpose_last2<T>(x.grad_or_zeros().data<T>(), y.grad().data<T>(), batch, cols, rows,
-                              true);
-    });
+    transpose_into(x.grad_or_zeros(), y.grad(), batch, cols, rows, true);
   });
   return y;
 }
