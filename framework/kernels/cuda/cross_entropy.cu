@@ -1,6 +1,6 @@
+#include "framework/kernels/cuda/block_reduce.cuh"
 #include "framework/kernels/cuda/check.h"
 #include "framework/kernels/cuda/cross_entropy.h"
-#include "framework/kernels/cuda/softmax.cuh"
 #include "framework/kernels/cuda/stream.h"
 
 namespace attn::cuda {
@@ -15,9 +15,9 @@ __global__ void cross_entropy_forward_kernel(float* row_loss, float* lse, const 
                                              int64_t v, I ignore_index) {
   for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
     const float* x = logits + r * v;
-    rowwise::MaxSum acc;
+    block_reduce::MaxSum acc;
     for (int64_t c = threadIdx.x; c < v; c += blockDim.x) acc.add(x[c]);
-    const float l = rowwise::block_max_sum(acc).lse();
+    const float l = block_reduce::block_max_sum(acc).lse();
     if (threadIdx.x == 0) {
       lse[r] = l;
       const I t = targets[r];
@@ -59,7 +59,7 @@ __global__ void cross_entropy_reduce_kernel(float* loss, const float* row_loss, 
                                             float scale) {
   float part = 0.0f;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) part += row_loss[i];
-  const float total = rowwise::block_sum(part);
+  const float total = block_reduce::block_sum(part);
   if (threadIdx.x == 0) *loss = scale * total;
 }
 
@@ -70,7 +70,7 @@ void cross_entropy_forward(float* row_loss, float* lse, const float* logits, con
                            const float* weights, int64_t n, int64_t v, I ignore_index) {
   if (n == 0) return;
   cross_entropy_forward_kernel<I>
-      <<<rowwise::blocks_for(n), rowwise::threads_for(v), 0, compute_stream()>>>(
+      <<<block_reduce::blocks_for(n), block_reduce::threads_for(v), 0, compute_stream()>>>(
           row_loss, lse, logits, targets, weights, n, v, ignore_index);
   CUDA_CHECK(cudaGetLastError());
 }
@@ -81,7 +81,7 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
                             const float* dloss) {
   if (n == 0 || v == 0) return;
   cross_entropy_backward_kernel<I>
-      <<<rowwise::blocks_for(n), rowwise::threads_for(v), 0, compute_stream()>>>(
+      <<<block_reduce::blocks_for(n), block_reduce::threads_for(v), 0, compute_stream()>>>(
           dlogits, logits, lse, targets, weights, n, v, ignore_index, scale, dloss);
   CUDA_CHECK(cudaGetLastError());
 }

@@ -1,8 +1,8 @@
 #include <algorithm>
 
+#include "framework/kernels/cuda/block_reduce.cuh"
 #include "framework/kernels/cuda/check.h"
 #include "framework/kernels/cuda/norm.h"
-#include "framework/kernels/cuda/softmax.cuh"
 #include "framework/kernels/cuda/stream.h"
 
 namespace attn::cuda {
@@ -25,11 +25,11 @@ __global__ void norm_forward_kernel(bool center, float* y, float* mean, float* r
     if (center) {
       float part = 0.0f;
       for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) part += xr[c];
-      mu = rowwise::block_sum(part) / float(cols);
+      mu = block_reduce::block_sum(part) / float(cols);
     }
     float part = 0.0f;
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) part += (xr[c] - mu) * (xr[c] - mu);
-    const float var = rowwise::block_sum(part);
+    const float var = block_reduce::block_sum(part);
     const float rs = 1.0f / sqrtf(var / float(cols) + eps);
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
       const float v = (xr[c] - mu) * rs * w[c];
@@ -57,8 +57,8 @@ __global__ void norm_backward_dx_kernel(bool center, float* dx, const float* dy,
       g_part += g;
       gx_part += g * (xr[c] - mu) * rs;
     }
-    const float g_sum = rowwise::block_sum(g_part);
-    const float gx_mean = rowwise::block_sum(gx_part) / float(cols);
+    const float g_sum = block_reduce::block_sum(g_part);
+    const float gx_mean = block_reduce::block_sum(gx_part) / float(cols);
     const float g_mean = center ? g_sum / float(cols) : 0.0f;
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
       dxr[c] += rs * (dyr[c] * w[c] - g_mean - (xr[c] - mu) * rs * gx_mean);
@@ -107,7 +107,7 @@ __global__ void norm_params_kernel(float* dw, float* db, const float* pw, const 
 void norm_forward(NormKind kind, float* y, float* mean, float* rstd, const float* x, const float* w,
                   const float* b, int64_t rows, int64_t cols, float eps) {
   if (rows == 0) return;
-  norm_forward_kernel<<<rowwise::blocks_for(rows), rowwise::threads_for(cols), 0,
+  norm_forward_kernel<<<block_reduce::blocks_for(rows), block_reduce::threads_for(cols), 0,
                         compute_stream()>>>(kind == NormKind::kLayerNorm, y, mean, rstd, x, w, b,
                                             rows, cols, eps);
   CUDA_CHECK(cudaGetLastError());
@@ -120,8 +120,8 @@ void norm_backward(NormKind kind, float* dx, float* dw, float* db, const float* 
   if (rows == 0 || cols == 0) return;
   cudaStream_t stream = compute_stream();
   if (dx) {
-    norm_backward_dx_kernel<<<rowwise::blocks_for(rows), rowwise::threads_for(cols), 0, stream>>>(
-        center, dx, dy, x, w, mean, rstd, rows, cols);
+    norm_backward_dx_kernel<<<block_reduce::blocks_for(rows), block_reduce::threads_for(cols), 0,
+                              stream>>>(center, dx, dy, x, w, mean, rstd, rows, cols);
     CUDA_CHECK(cudaGetLastError());
   }
   if (!dw && !db) return;

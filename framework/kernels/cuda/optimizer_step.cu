@@ -1,3 +1,4 @@
+#include "framework/kernels/cuda/block_reduce.cuh"
 #include "framework/kernels/cuda/optimizer_step.h"
 #include "framework/kernels/cuda/pointwise.cuh"
 
@@ -38,31 +39,19 @@ namespace {
 constexpr int kSumBlocks = 256;
 constexpr int kSumThreads = 256;
 
-// Tree sum of one value per thread in shared memory; the result is in s[0].
-__device__ void block_tree_sum(double* s) {
-  for (int stride = kSumThreads / 2; stride > 0; stride /= 2) {
-    __syncthreads();
-    if (threadIdx.x < stride) s[threadIdx.x] += s[threadIdx.x + stride];
-  }
-  __syncthreads();
-}
-
 __global__ void sum_squares_partial(const float* x, int64_t n, double* partial) {
-  __shared__ double s[kSumThreads];
   double acc = 0;
   for (int64_t i = blockIdx.x * int64_t(kSumThreads) + threadIdx.x; i < n;
        i += int64_t(kSumBlocks) * kSumThreads)
     acc += double(x[i]) * double(x[i]);
-  s[threadIdx.x] = acc;
-  block_tree_sum(s);
-  if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
+  const double total = block_reduce::block_sum(acc);
+  if (threadIdx.x == 0) partial[blockIdx.x] = total;
 }
 
 __global__ void sum_partials(double* partial) {
-  __shared__ double s[kSumThreads];
-  s[threadIdx.x] = threadIdx.x < kSumBlocks ? partial[threadIdx.x] : 0.0;
-  block_tree_sum(s);
-  if (threadIdx.x == 0) partial[0] = s[0];
+  const double total =
+      block_reduce::block_sum(threadIdx.x < kSumBlocks ? partial[threadIdx.x] : 0.0);
+  if (threadIdx.x == 0) partial[0] = total;
 }
 
 }  // namespace

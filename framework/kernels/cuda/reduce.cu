@@ -1,7 +1,7 @@
 #include <algorithm>
 
+#include "framework/kernels/cuda/block_reduce.cuh"
 #include "framework/kernels/cuda/pointwise.cuh"
-#include "framework/kernels/cuda/reduce.cuh"
 #include "framework/kernels/cuda/reduce.h"
 
 namespace attn::cuda {
@@ -24,14 +24,14 @@ int64_t chunks_of(int64_t n, int64_t chunk) {
 // out[b] when accumulating.
 __global__ void row_sum_kernel(float* out, const float* x, int64_t rows, int64_t len,
                                int64_t chunks, int64_t chunk, float alpha, bool accumulate) {
-  __shared__ float shared[kReduceThreads];
   for (int64_t b = blockIdx.x; b < rows * chunks; b += gridDim.x) {
     const int64_t r = b / chunks, begin = (b % chunks) * chunk;
     const int64_t end = begin + chunk < len ? begin + chunk : len;
     const float* xr = x + r * len;
     float acc = 0.0f;
-    for (int64_t j = begin + threadIdx.x; j < end; j += kReduceThreads) acc += xr[j];
-    const float total = block_sum(acc, shared);
+    for (int64_t j = begin + threadIdx.x; j < end; j += block_reduce::kFixedReduceThreads)
+      acc += xr[j];
+    const float total = block_reduce::block_sum(acc);
     if (threadIdx.x == 0) out[b] = accumulate ? out[b] + alpha * total : alpha * total;
   }
 }
@@ -39,8 +39,8 @@ __global__ void row_sum_kernel(float* out, const float* x, int64_t rows, int64_t
 void row_sum(float* out, const float* x, int64_t rows, int64_t len, int64_t chunks, int64_t chunk,
              float alpha, bool accumulate) {
   const int64_t blocks = std::min(rows * chunks, kMaxBlocks);
-  row_sum_kernel<<<static_cast<unsigned>(blocks), kReduceThreads, 0, compute_stream()>>>(
-      out, x, rows, len, chunks, chunk, alpha, accumulate);
+  row_sum_kernel<<<static_cast<unsigned>(blocks), block_reduce::kFixedReduceThreads, 0,
+                   compute_stream()>>>(out, x, rows, len, chunks, chunk, alpha, accumulate);
   CUDA_CHECK(cudaGetLastError());
 }
 

@@ -1,5 +1,5 @@
+#include "framework/kernels/cuda/block_reduce.cuh"
 #include "framework/kernels/cuda/check.h"
-#include "framework/kernels/cuda/softmax.cuh"
 #include "framework/kernels/cuda/softmax.h"
 #include "framework/kernels/cuda/stream.h"
 
@@ -14,9 +14,9 @@ __global__ void softmax_forward_kernel(float* y, const float* x, int64_t rows, i
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
-    rowwise::MaxSum acc;
+    block_reduce::MaxSum acc;
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) acc.add(xr[c]);
-    const rowwise::MaxSum total = rowwise::block_max_sum(acc);
+    const block_reduce::MaxSum total = block_reduce::block_max_sum(acc);
     if (log) {
       const float lse = total.lse();
       for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = xr[c] - lse;
@@ -35,7 +35,7 @@ __global__ void softmax_backward_kernel(float* dx, const float* dy, const float*
     float* dxr = dx + r * cols;
     float part = 0.0f;
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) part += log ? dyr[c] : dyr[c] * yr[c];
-    const float s = rowwise::block_sum(part);
+    const float s = block_reduce::block_sum(part);
     if (log) {
       for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) dxr[c] += dyr[c] - expf(yr[c]) * s;
     } else {
@@ -48,7 +48,7 @@ __global__ void softmax_backward_kernel(float* dx, const float* dy, const float*
 
 void softmax_forward(float* y, const float* x, int64_t rows, int64_t cols, bool log) {
   if (rows == 0 || cols == 0) return;
-  softmax_forward_kernel<<<rowwise::blocks_for(rows), rowwise::threads_for(cols), 0,
+  softmax_forward_kernel<<<block_reduce::blocks_for(rows), block_reduce::threads_for(cols), 0,
                            compute_stream()>>>(y, x, rows, cols, log);
   CUDA_CHECK(cudaGetLastError());
 }
@@ -56,7 +56,7 @@ void softmax_forward(float* y, const float* x, int64_t rows, int64_t cols, bool 
 void softmax_backward(float* dx, const float* dy, const float* y, int64_t rows, int64_t cols,
                       bool log) {
   if (rows == 0 || cols == 0) return;
-  softmax_backward_kernel<<<rowwise::blocks_for(rows), rowwise::threads_for(cols), 0,
+  softmax_backward_kernel<<<block_reduce::blocks_for(rows), block_reduce::threads_for(cols), 0,
                             compute_stream()>>>(dx, dy, y, rows, cols, log);
   CUDA_CHECK(cudaGetLastError());
 }

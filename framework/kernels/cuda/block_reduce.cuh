@@ -1,12 +1,16 @@
-// Block-wide reductions for the row kernels (one block per row): a fixed butterfly inside each
-// warp, then warp 0 over the warps' partials, so every sum has one order for a given block size.
+// Block-wide reductions of every CUDA kernel that sums (rows, columns, vocabularies): a fixed
+// butterfly inside each warp, then warp 0 over the warps' partials, so every sum has one order
+// for a given block size and results repeat to the bit. No float atomics anywhere.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
-namespace attn::cuda::rowwise {
+namespace attn::cuda::block_reduce {
+
+// Block size of the kernels whose partition is fixed by the shape alone (reduce.cu, bias.cu).
+constexpr int kFixedReduceThreads = 256;
 
 // Threads per row block: the row is strided over the block, long rows (a vocabulary) get more
 // threads. Always a multiple of 32, at most 1024 (the reductions below rely on both).
@@ -19,24 +23,26 @@ inline unsigned blocks_for(int64_t rows) {
   return static_cast<unsigned>(std::min<int64_t>(rows, int64_t(1) << 20));
 }
 
-__device__ inline float warp_sum(float v) {
+template <typename T>
+__device__ inline T warp_sum(T v) {
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
   return v;
 }
 
-// Sum of v over the block, returned to every thread. Every thread of the block must call it
-// (no divergence); consecutive calls are safe: the first barrier waits for the previous
-// call's readers of `total`.
-__device__ inline float block_sum(float v) {
-  __shared__ float partial[32];
-  __shared__ float total;
+// Sum of v over the block (float, or double for sums that must not drift), returned to every
+// thread. Every thread of the block must call it (no divergence); consecutive calls are safe:
+// the first barrier waits for the previous call's readers of `total`.
+template <typename T>
+__device__ inline T block_sum(T v) {
+  __shared__ T partial[32];
+  __shared__ T total;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   v = warp_sum(v);
   __syncthreads();
   if (lane == 0) partial[warp] = v;
   __syncthreads();
   if (warp == 0) {
-    float t = lane < warps ? partial[lane] : 0.0f;
+    T t = lane < warps ? partial[lane] : T(0);
     t = warp_sum(t);
     if (lane == 0) total = t;
   }
@@ -102,4 +108,4 @@ __device__ inline MaxSum block_max_sum(MaxSum v) {
   return MaxSum{total_m, total_s};
 }
 
-}  // namespace attn::cuda::rowwise
+}  // namespace attn::cuda::block_reduce
