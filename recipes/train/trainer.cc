@@ -79,10 +79,15 @@ class Trainer {
 
     const int64_t steps = recipe_.train().steps();
     progress_.message(fmt::format(
-        "train {}: {} parameters, {} steps of {} tokens, {} ranks x {} threads, run dir {}",
-        recipe_.name(), format_si(static_cast<double>(store_.num_elements())), steps,
+        "train {}: {} parameters, {} steps of {} tokens, {} ranks x {}, run dir {}", recipe_.name(),
+        format_si(static_cast<double>(store_.num_elements())), steps,
         format_si(static_cast<double>(recipe_.data().batch_size() * recipe_.model().seq_len())),
-        comm_.world_size(), num_threads(), run_.root));
+        comm_.world_size(),
+        store_.device().is_cpu()
+            ? fmt::format("{} threads", num_threads())
+            : store_.device().str() +
+                  (recipe_.train().precision() == attnlab::config::BF16 ? " (bf16 matmuls)" : ""),
+        run_.root));
     // SIGINT/SIGTERM finish the current step, write a checkpoint and return, so Ctrl-C never
     // loses more than one step and never leaves a torn checkpoint.
     StopSignals signals;
