@@ -5,6 +5,7 @@
   bench.py attention [--T 512 1024 ...] [--runs 3] [--quick] [--json] [--no-peer]
   bench.py gpt [--config tiny small gpt2s] [--runs 3] [--json] [--no-peer]
   bench.py dp [--recipe R] [--steps 40] [--ranks 2] [--json]
+  bench.py gpu [--what gemm attn gpt] [--D 64 128] [--T 1024 ...] [--no-compile] [--dry-run]
 
 Every measurement is its own process (peak RSS is per process); --runs repeats each one and the
 table shows the median over runs with the range of the per-run medians. See README.md.
@@ -16,76 +17,8 @@ import statistics
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-class BenchError(Exception):
-    pass
-
-
-def run_json(cmd, timeout, what):
-    """Runs cmd and returns the JSON objects among its stdout lines."""
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError:
-        raise BenchError(f"{what}: not found: {cmd[0]}")
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"{what}: timed out after {timeout} s: {' '.join(cmd)}")
-    if p.returncode != 0:
-        tail = (p.stderr or p.stdout).strip().splitlines()[-5:]
-        raise BenchError(f"{what}: exit {p.returncode}: {' '.join(cmd)}\n  " + "\n  ".join(tail))
-    rows = []
-    for line in p.stdout.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise BenchError(f"{what}: bad JSON line ({e}): {line[:200]}")
-    if not rows:
-        raise BenchError(f"{what}: no JSON output from {' '.join(cmd)}")
-    return rows
-
-
-def field(row, key, what):
-    v = row.get(key)
-    if not isinstance(v, (int, float)) or v != v:
-        raise BenchError(f"{what}: missing or non-numeric field '{key}' in {json.dumps(row)[:300]}")
-    return float(v)
-
-
-def binary(args, name):
-    path = os.path.join(args.build_dir, "tools", "bench", name)
-    if not os.access(path, os.X_OK):
-        raise BenchError(f"{path}: not built (ninja -C {args.build_dir} {name})")
-    return path
-
-
-def peer_script(args, name):
-    path = os.path.join(args.peer_dir, name)
-    if not os.path.isfile(path):
-        raise BenchError(f"{path}: peer script not found (--peer-dir, or --no-peer)")
-    return [args.peer_python, path]
-
-
-def spread(values):
-    """(median, min, max) of per-run figures."""
-    return statistics.median(values), min(values), max(values)
-
-
-def fmt_ms(s):
-    return f"{s * 1e3:.1f}"
-
-
-def print_table(header, rows):
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    for r in [header, ["-" * w for w in widths]] + rows:
-        print("  ".join(str(c).rjust(w) for c, w in zip(r, widths)))
-
-
-# ----------------------------------------------------------------------------------------------
-# attention: B2 causal attention core, H=8, D=64, fp32
-
+from bench_util import REPO, BenchError, binary, field, peer_script, print_table, run_json, spread
+from bench_gpu import NoDevice, gpu
 
 def attention(args):
     Ts = [256] if args.quick else args.T
@@ -264,6 +197,10 @@ def gpt(args):
           f"{r['peer_matmul_gflops']:.1f} ({100 * r['peer_matmul_share_of_sgemm']:.0f}%)"]
          for r in out])
 
+# ----------------------------------------------------------------------------------------------
+# gpu: B3 gemm / attention / GPT-2 124M on one GPU, attnlab_bench_gpu beside torch_gpu_anchors.py
+
+
 def run_train(args, ranks, run_dir, overrides):
     """`attnlab train` of args.recipe on `ranks` ranks (0: no mpirun), 1 thread each; returns the
     loss rows of its metrics.jsonl."""
@@ -379,15 +316,38 @@ def main():
     d.add_argument("--steps", type=int, default=40)
     d.add_argument("--warmup", type=int, default=5, help="first steps left out of the timing")
     d.add_argument("--ranks", type=int, default=2)
+    u = sub.add_parser("gpu", parents=[common],
+                       help="B3 gemm / attention / GPT-2 124M on one GPU vs torch_gpu_anchors.py")
+    u.add_argument("--what", nargs="+", default=["gemm", "attn", "gpt"],
+                   choices=["gemm", "attn", "gpt"])
+    u.add_argument("--D", type=int, nargs="+", default=[64, 128], help="attention head dims")
+    u.add_argument("--T", type=int, nargs="+", default=[1024, 2048, 4096, 8192, 16384],
+                   help="attention document lengths (16K tokens per batch)")
+    u.add_argument("--matmul-precision", default="bf16", choices=["bf16", "tf32", "f32"],
+                   help="attnlab GPT matmul precision (the peer: bf16 autocast)")
+    u.add_argument("--no-compile", action="store_true",
+                   help="skip the peer's torch.compile GPT row (it compiles for minutes)")
+    u.add_argument("--attn-target", type=float, default=0.5,
+                   help="attention fwd+bwd target at T >= 4K, x the peer (default 0.5)")
+    u.add_argument("--gpt-target", type=float, default=1.0,
+                   help="GPT-2 tokens/s target, x the peer's eager step (default 1.0)")
+    u.add_argument("--dry-run", action="store_true",
+                   help="print the commands and check for a GPU; exit 2 without one")
+    # One run of each side by default (the peer's torch.compile takes minutes); on the device
+    # machine the interpreter with torch is the plain python3 on PATH.
+    u.set_defaults(runs=1, timeout=3600, peer_python="python3")
     args = ap.parse_args()
     if args.runs < 1 or args.threads < 1:
         ap.error("--runs and --threads must be positive")
     try:
-        {"attention": attention, "gpt": gpt, "dp": dp}[args.bench](args)
+        rc = {"attention": attention, "gpt": gpt, "dp": dp, "gpu": gpu}[args.bench](args)
+    except NoDevice as e:
+        print(f"bench.py: no usable GPU, nothing measured: {e}", file=sys.stderr)
+        return 2
     except BenchError as e:
         print(f"bench.py: error: {e}", file=sys.stderr)
         return 1
-    return 0
+    return rc or 0
 
 
 if __name__ == "__main__":

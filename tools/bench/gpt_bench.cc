@@ -14,7 +14,6 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -25,17 +24,15 @@
 #include "framework/autograd/tape.h"
 #include "framework/core/param_store.h"
 #include "framework/core/threads.h"
-#include "framework/rng/philox.h"
 #include "layers/models/gpt.h"
 #include "optim/adamw.h"
+#include "tools/bench/gpt_bench_common.h"
 
 namespace {
 
-struct BenchConfig {
-  int64_t vocab, d_model, layers, heads, seq, batch;
-};
+using attn::bench::GptBenchShape;
 
-const std::map<std::string, BenchConfig> kConfigs{
+const std::map<std::string, GptBenchShape> kConfigs{
     {"tiny", {256, 128, 2, 4, 128, 8}},
     {"small", {256, 256, 4, 4, 256, 8}},
     {"gpt2s", {50304, 768, 12, 12, 256, 4}},
@@ -47,62 +44,18 @@ double peak_rss_mib() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux: KiB
 }
 
-double matmul_flops_per_step(const BenchConfig& c) {
-  const double B = c.batch, T = c.seq, d = c.d_model, L = c.layers, V = c.vocab;
-  return 3 * (L * (2 * B * T * 12 * d * d + 2 * 2 * B * T * T * d) + 2 * B * T * d * V);
-}
-
-// One batch of `rows` documents of seq tokens: ids uniform in [0, vocab) from Philox stream i.
-attn::GptInput random_batch(const BenchConfig& c, uint64_t seed, uint64_t i) {
-  const int64_t n = c.batch * c.seq;
-  attn::Tensor ids = attn::Tensor::empty({c.batch * (c.seq + 1)}, attn::DType::kF64);
-  attn::fill_uniform(ids, seed, i, 0.0, static_cast<double>(c.vocab));
-  const std::vector<double> u = ids.to_vector<double>();
-  std::vector<int32_t> tokens(n), targets(n), positions(n), cu(c.batch + 1);
-  for (int64_t r = 0; r < c.batch; ++r) {
-    for (int64_t t = 0; t < c.seq; ++t) {
-      const auto id = [&](int64_t k) {
-        return std::min<int32_t>(static_cast<int32_t>(u[r * (c.seq + 1) + k]), c.vocab - 1);
-      };
-      tokens[r * c.seq + t] = id(t);
-      targets[r * c.seq + t] = id(t + 1);
-      positions[r * c.seq + t] = static_cast<int32_t>(t);
-    }
-    cu[r + 1] = static_cast<int32_t>((r + 1) * c.seq);
-  }
-  attn::GptInput in;
-  in.tokens = attn::Tensor::from_vector<int32_t>({n}, tokens);
-  in.targets = attn::Tensor::from_vector<int32_t>({n}, targets);
-  in.seq.positions = attn::Tensor::from_vector<int32_t>({n}, positions);
-  in.seq.cu_seqlens = attn::Tensor::from_vector<int32_t>({c.batch + 1}, cu);
-  return in;
-}
-
 int run(const std::string& name, int steps, int warmup, int threads, uint64_t seed, bool json) {
   attn::set_num_threads(threads);
-  const BenchConfig& c = kConfigs.at(name);
-  attn::GptConfig g;
-  g.vocab_size = c.vocab;
-  g.width = c.d_model;
-  g.layers = c.layers;
-  g.heads = c.heads;
-  g.kv_heads = c.heads;
-  g.mlp_hidden = 4 * c.d_model;
-  g.max_seq_len = c.seq;
-  g.scale_residual_init = false;
+  const GptBenchShape& c = kConfigs.at(name);
   attn::ParamStore store;
-  attn::Gpt model(store, g);
+  attn::Gpt model(store, attn::bench::peer_gpt_config(c, attn::MlpType::kGelu));
   store.finalize();
   store.initialize(seed);
-  attn::AdamW opt(store, {.lr = 3e-4,
-                          .beta1 = 0.9,
-                          .beta2 = 0.999,
-                          .eps = 1e-8,
-                          .weight_decay = 0.1,
-                          .decay = attn::DecayPolicy::kAll});
+  attn::AdamW opt(store, attn::bench::peer_adamw_options(3e-4));
 
   std::vector<attn::GptInput> data;
-  for (int i = 0; i < warmup + steps; ++i) data.push_back(random_batch(c, seed + 1, i));
+  for (int i = 0; i < warmup + steps; ++i)
+    data.push_back(attn::bench::random_gpt_batch(c, seed + 1, i));
   std::vector<double> losses, times;
   auto step = [&](int i) {
     store.zero_grad();
@@ -118,12 +71,10 @@ int run(const std::string& name, int steps, int warmup, int threads, uint64_t se
     step(i);
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::vector<double> sorted = times;
-  std::sort(sorted.begin(), sorted.end());
-  const size_t m = sorted.size();
-  const double med = m % 2 ? sorted[m / 2] : 0.5 * (sorted[m / 2 - 1] + sorted[m / 2]);
+  const attn::bench::TimeSummary ts = attn::bench::summarize(times);
+  const double med = ts.median;
   const double tokens = static_cast<double>(c.batch * c.seq);
-  const double flops = matmul_flops_per_step(c);
+  const double flops = attn::bench::peer_matmul_flops_per_step(c);
   nlohmann::ordered_json j;
   j["bench"] = "attnlab_gpt_train_step";
   j["config"] = name;
@@ -138,8 +89,8 @@ int run(const std::string& name, int steps, int warmup, int threads, uint64_t se
   j["warmup"] = warmup;
   j["steps"] = steps;
   j["step_s_median"] = med;
-  j["step_s_min"] = sorted.front();
-  j["step_s_max"] = sorted.back();
+  j["step_s_min"] = ts.min;
+  j["step_s_max"] = ts.max;
   j["tokens_per_s"] = tokens / med;
   j["matmul_gflop_per_step"] = flops / 1e9;
   j["matmul_gflops_achieved"] = flops / med / 1e9;
@@ -153,8 +104,8 @@ int run(const std::string& name, int steps, int warmup, int threads, uint64_t se
     std::printf(
         "attnlab gpt %s: %.2f ms/step (min %.2f, max %.2f), %.0f tokens/s, %.1f matmul "
         "GFLOP/s (peer formula), peak RSS %.0f MiB, loss %.4f -> %.4f\n",
-        name.c_str(), med * 1e3, sorted.front() * 1e3, sorted.back() * 1e3, tokens / med,
-        flops / med / 1e9, peak_rss_mib(), losses.front(), losses.back());
+        name.c_str(), med * 1e3, ts.min * 1e3, ts.max * 1e3, tokens / med, flops / med / 1e9,
+        peak_rss_mib(), losses.front(), losses.back());
   }
   return 0;
 }
