@@ -1,11 +1,13 @@
 #include "layers/attention/core_attention.h"
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "framework/autograd/tape.h"
 #include "framework/ops/dispatch.h"
 #include "layers/attention/attention_kernel.h"
+#include "layers/attention/attention_kernel_cuda.h"
 
 namespace attn {
 
@@ -102,12 +104,103 @@ T* data_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
+Tensor on_device(const Tensor& t, Device device) {
+  return !t.defined() || t.device() == device ? t : t.to(device);
+}
+
+// The host-built index arrays of a problem, copied to the GPU once per call and kept alive by
+// the backward closure. key_valid bytes travel in an i32 tensor (there is no u8 dtype).
+struct DeviceIndices {
+  Tensor cu_q, cu_k, lo, hi, valid;
+};
+
+DeviceIndices device_indices(const Tensor& cu_q, const Tensor& cu_k, const RowIntervals& rows,
+                             Device device) {
+  DeviceIndices d;
+  d.cu_q = on_device(cu_q, device);
+  d.cu_k = on_device(cu_k, device);
+  d.lo = rows.lo.to(device);
+  d.hi = rows.hi.to(device);
+  if (!rows.valid.empty()) {
+    const int64_t n = static_cast<int64_t>(rows.valid.size());
+    Tensor host = Tensor::zeros({(n + 3) / 4}, DType::kI32);
+    std::memcpy(host.raw(), rows.valid.data(), n);
+    d.valid = host.to(device);
+  }
+  return d;
+}
+
+// The kernel's view of the GPU tensors (f32); the row intervals were built on the host.
+cuda::AttentionProblem cuda_problem(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& sink, const DeviceIndices& idx, double scale) {
+  cuda::AttentionProblem p;
+  p.q = q.data<float>(), p.k = k.data<float>(), p.v = v.data<float>();
+  p.heads = q.size(1), p.kv_heads = k.size(1), p.d = q.size(2), p.dv = v.size(2);
+  p.tokens_q = q.size(0), p.tokens_k = k.size(0);
+  p.cu_q = idx.cu_q.data<int32_t>(), p.cu_k = idx.cu_k.data<int32_t>();
+  p.docs = idx.cu_q.numel() - 1;
+  p.row_lo = idx.lo.data<int32_t>(), p.row_hi = idx.hi.data<int32_t>();
+  p.key_valid = idx.valid.defined() ? static_cast<const uint8_t*>(idx.valid.raw()) : nullptr;
+  p.sink = data_or_null<float>(sink);
+  p.scale = static_cast<float>(scale);
+  return p;
+}
+
+// The op on the GPU: forward (+ key mass) now, the backward closure on the same device.
+CoreAttentionResult core_attention_cuda(const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
+                                        const Tensor& sink, const RowIntervals& rows, double scale,
+                                        const AttentionStatsRequest& want,
+                                        CoreAttentionResult res) {
+  const Device dev = q.device();
+  const DeviceIndices idx = device_indices(cu_seqlens_q, cu_seqlens_k, rows, dev);
+  const cuda::AttentionProblem p = cuda_problem(q, k, v, sink, idx, scale);
+  const cuda::AttentionForwardStats st{
+      data_or_null<float>(res.stats.entropy), data_or_null<float>(res.stats.entropy_normalized),
+      data_or_null<float>(res.stats.prob_sq_sum), data_or_null<float>(res.stats.first_token_mass)};
+  cuda::attention_forward(p, res.out.data<float>(), res.lse.data<float>(), st);
+  if (want.key_mass) {
+    const Tensor w = on_device(want.key_mass_row_weights, dev);
+    cuda::attention_key_mass(p, res.lse.data<float>(), data_or_null<float>(w),
+                             res.stats.key_mass.data<float>());
+  }
+  if (!needs_grad({q, k, v, sink})) return res;
+
+  // As on the CPU: the row entropy is differentiable too, except with a sink.
+  std::vector<Tensor> outputs = {res.out};
+  if (res.stats.entropy.defined() && !sink.defined()) outputs.push_back(res.stats.entropy);
+  const Tensor out = res.out, lse = res.lse, entropy = res.stats.entropy;
+  record("core_attention", outputs, [=] {
+    const cuda::AttentionProblem bp = cuda_problem(q, k, v, sink, idx, scale);
+    Tensor dout = out.has_grad() ? out.grad() : Tensor::zeros(out.shape(), out.dtype(), dev);
+    cuda::AttentionBackwardExtras extras;
+    if (entropy.defined() && entropy.has_grad() && !sink.defined()) {
+      extras.entropy_grad = entropy.grad().data<float>();
+      extras.entropy = entropy.data<float>();
+    }
+    cuda::attention_backward(
+        bp, out.data<float>(), lse.data<float>(), dout.data<float>(),
+        data_or_null<float>(grad_target(q)), data_or_null<float>(grad_target(k)),
+        data_or_null<float>(grad_target(v)),
+        sink.defined() ? data_or_null<float>(grad_target(sink)) : nullptr, extras);
+  });
+  return res;
+}
+
 }  // namespace
 
 CoreAttentionResult core_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                    const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
                                    const Tensor& sink, const CoreAttentionOptions& options) {
-  detail::check_cpu("core_attention", {q, k, v, cu_seqlens_q, cu_seqlens_k, sink});
+  // cu_seqlens, segment ids and kinds may live on either device: they are read on the host.
+  const bool on_gpu = q.device().is_cuda();
+  if (on_gpu) {
+    detail::check_same_device("core_attention", {q, k, v, sink});
+    ATTN_CHECK(q.dtype() == DType::kF32, "core_attention: CUDA attention is f32 only, got {}",
+               q.str());
+  } else {
+    detail::check_cpu("core_attention", {q, k, v, cu_seqlens_q, cu_seqlens_k, sink});
+  }
   detail::check_same_dtype("core_attention", {q, k, v, sink});
   ATTN_CHECK(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3,
              "core_attention: q, k, v must be [tokens, heads, dim], got {}, {}, {}", q.str(),
@@ -137,16 +230,20 @@ CoreAttentionResult core_attention(const Tensor& q, const Tensor& k, const Tenso
              "core_attention: key_mass_row_weights must be [{}, {}]", tq, heads);
 
   CoreAttentionResult res;
-  res.out = Tensor::empty({tq, heads, dv}, q.dtype());
-  res.lse = Tensor::empty({tq, heads}, q.dtype());
-  auto stat = [&](bool on) { return on ? Tensor::empty({tq, heads}, q.dtype()) : Tensor(); };
+  const Device dev = q.device();
+  res.out = Tensor::empty({tq, heads, dv}, q.dtype(), dev);
+  res.lse = Tensor::empty({tq, heads}, q.dtype(), dev);
+  auto stat = [&](bool on) { return on ? Tensor::empty({tq, heads}, q.dtype(), dev) : Tensor(); };
   res.stats.entropy = stat(want.entropy);
   res.stats.entropy_normalized = stat(want.entropy);
   res.stats.prob_sq_sum = stat(want.prob_sq_sum);
   res.stats.first_token_mass = stat(want.first_token_mass);
-  if (want.key_mass) res.stats.key_mass = Tensor::empty({tk, heads}, q.dtype());
+  if (want.key_mass) res.stats.key_mass = Tensor::empty({tk, heads}, q.dtype(), dev);
 
   const double scale = options.scale > 0 ? options.scale : 1.0 / std::sqrt(double(d));
+  if (on_gpu)
+    return core_attention_cuda(q, k, v, cu_seqlens_q, cu_seqlens_k, sink, rows, scale, want,
+                               std::move(res));
   const Tensor cu_q_t = cu_seqlens_q, cu_k_t = cu_seqlens_k;
   auto problem = [=](auto tag) {
     using T = decltype(tag);

@@ -44,8 +44,10 @@ struct AttentionStats {
 
 struct CoreAttentionOptions {
   AttentionMask mask;
-  double scale = 0.0;    // 0: 1 / sqrt(head_dim)
-  int64_t block_q = 64;  // tile sizes; the result does not depend on them beyond rounding
+  double scale = 0.0;  // 0: 1 / sqrt(head_dim)
+  // CPU tile sizes; the result does not depend on them beyond rounding. The CUDA kernel uses
+  // its own fixed tiles (layers/attention/attention_kernel_cuda.cu).
+  int64_t block_q = 64;
   int64_t block_k = 128;
   AttentionStatsRequest stats;
 };

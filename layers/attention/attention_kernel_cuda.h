@@ -1,0 +1,60 @@
+// CUDA kernel of core attention (f32): flash-style online-softmax forward and tile-recomputing
+// backward over packed documents, same semantics as the CPU kernel in attention_kernel.h.
+#pragma once
+
+#include <cstdint>
+
+namespace attn::cuda {
+
+// One attention problem over device pointers; the mirror of cpu::AttentionProblem<float>.
+// Indices in row_lo/row_hi are relative to the start of the row's document in the key sequence;
+// a row with lo > hi sees nothing. head_dim d and dv must be in [1, 128]. The CPU tile sizes
+// have no counterpart: the kernels use their own tiles (results differ by rounding only).
+struct AttentionProblem {
+  const float* q = nullptr;  // [tokens_q, heads, d]
+  const float* k = nullptr;  // [tokens_k, kv_heads, d]
+  const float* v = nullptr;  // [tokens_k, kv_heads, dv]
+  int64_t heads = 0, kv_heads = 0, d = 0, dv = 0;
+  // Host copies of cu_q[docs] and cu_k[docs]: they size the grids without a device read.
+  int64_t tokens_q = 0, tokens_k = 0;
+  const int32_t* cu_q = nullptr;  // [docs + 1]
+  const int32_t* cu_k = nullptr;  // [docs + 1]
+  int64_t docs = 0;
+  const int32_t* row_lo = nullptr;     // [tokens_q]
+  const int32_t* row_hi = nullptr;     // [tokens_q]
+  const uint8_t* key_valid = nullptr;  // [tokens_k] or null (all valid)
+  const float* sink = nullptr;         // [heads] or null
+  float scale = 1;
+};
+
+// Optional per-row outputs of the forward ([tokens_q, heads] each; null = not wanted).
+struct AttentionForwardStats {
+  float* entropy = nullptr;
+  float* entropy_normalized = nullptr;
+  float* prob_sq_sum = nullptr;
+  float* first_token_mass = nullptr;
+};
+
+// out [tokens_q, heads, dv] and lse [tokens_q, heads] (sink included; +inf for empty rows).
+void attention_forward(const AttentionProblem& p, float* out, float* lse,
+                       const AttentionForwardStats& stats);
+
+// entropy_grad [tokens_q, heads] is dL/dH_i for the row entropy H_i (given in `entropy`, from
+// the forward); sink-free only.
+struct AttentionBackwardExtras {
+  const float* entropy_grad = nullptr;
+  const float* entropy = nullptr;
+};
+
+// Accumulates (+=) into dq, dk, dv (any may be null) and dsink [heads] (may be null).
+// out and lse are the forward's results; dout is [tokens_q, heads, dv].
+void attention_backward(const AttentionProblem& p, const float* out, const float* lse,
+                        const float* dout, float* dq, float* dk, float* dv, float* dsink,
+                        const AttentionBackwardExtras& extras);
+
+// key_mass [tokens_k, heads] = sum over visible rows i of w_i P_ij (w = row_weights or 1), from
+// the forward's lse; overwritten, like the CPU kernel.
+void attention_key_mass(const AttentionProblem& p, const float* lse, const float* row_weights,
+                        float* key_mass);
+
+}  // namespace attn::cuda

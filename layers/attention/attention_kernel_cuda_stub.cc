@@ -1,0 +1,18 @@
+// Built without nvcc: unreachable (no tensor can live on a CUDA device), but loud.
+#include "framework/core/error.h"
+#include "layers/attention/attention_kernel_cuda.h"
+
+namespace attn::cuda {
+
+void attention_forward(const AttentionProblem&, float*, float*, const AttentionForwardStats&) {
+  ATTN_FAIL(kInternal, "CUDA kernel called in a CPU-only build");
+}
+void attention_backward(const AttentionProblem&, const float*, const float*, const float*, float*,
+                        float*, float*, float*, const AttentionBackwardExtras&) {
+  ATTN_FAIL(kInternal, "CUDA kernel called in a CPU-only build");
+}
+void attention_key_mass(const AttentionProblem&, const float*, const float*, float*) {
+  ATTN_FAIL(kInternal, "CUDA kernel called in a CPU-only build");
+}
+
+}  // namespace attn::cuda
