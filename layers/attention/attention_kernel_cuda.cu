@@ -108,18 +108,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     __syncthreads();
     // acc += P V; columns past nk have P = 0 and zero-filled V.
-#pragma unroll 4
-    for (int kk = 0; kk < kBk; ++kk) {
-      float pv[R];
-#pragma unroll
-      for (int i = 0; i < R; ++i) pv[i] = ps[(ty * R + i) * ldp + kk];
-#pragma unroll
-      for (int c = 0; c < CV; ++c) {
-        const float vv = vs[kk * ldv + tx + kLanes * c];
-#pragma unroll
-        for (int i = 0; i < R; ++i) acc[i][c] = fmaf(pv[i], vv, acc[i][c]);
-      }
-    }
+    tile_accumulate<R, CV>(acc, ps, ldp, vs, ldv, kBk, ty, tx);
   }
   // Visible keys of each row (all lanes shuffle, before the per-row branches below).
 #pragma unroll

@@ -234,18 +234,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int j = 0; j < C; ++j) dss[(ty * R + i) * ldp + tx + kLanes * j] = ds[i][j];
     __syncthreads();
     // dQ += dS K (scaled at the end); keys past nk have dS = 0 and zero-filled K.
-#pragma unroll 4
-    for (int kk = 0; kk < kBk; ++kk) {
-      float sv[R];
-#pragma unroll
-      for (int i = 0; i < R; ++i) sv[i] = dss[(ty * R + i) * ldp + kk];
-#pragma unroll
-      for (int c = 0; c < CQ; ++c) {
-        const float kv = ks[kk * ldq + tx + kLanes * c];
-#pragma unroll
-        for (int i = 0; i < R; ++i) acc[i][c] = fmaf(sv[i], kv, acc[i][c]);
-      }
-    }
+    tile_accumulate<R, CQ>(acc, dss, ldp, ks, ldq, kBk, ty, tx);
   }
 #pragma unroll
   for (int i = 0; i < R; ++i) {

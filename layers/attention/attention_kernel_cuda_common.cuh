@@ -96,6 +96,25 @@ __device__ inline void tile_dot(float (&s)[R][C], const float* a, int lda, const
   }
 }
 
+// acc[i][c] += sum_kk a[(ty R + i) lda + kk] * b[kk ldb + tx + 16 c] over kk < n: a register
+// tile of (rows of a shared tile) x (a shared matrix), e.g. P V in the forward, dS K for dQ.
+template <int R, int C>
+__device__ inline void tile_accumulate(float (&acc)[R][C], const float* a, int lda, const float* b,
+                                       int ldb, int n, int ty, int tx) {
+#pragma unroll 4
+  for (int kk = 0; kk < n; ++kk) {
+    float av[R];
+#pragma unroll
+    for (int i = 0; i < R; ++i) av[i] = a[(ty * R + i) * lda + kk];
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+      const float bv = b[kk * ldb + tx + kLanes * c];
+#pragma unroll
+      for (int i = 0; i < R; ++i) acc[i][c] = fmaf(av[i], bv, acc[i][c]);
+    }
+  }
+}
+
 // The one place that interprets masks: column j of the thread is the document-relative key
 // jb + tx + 16 j; it is visible to row i when inside [lo_i, hi_i], inside the document and
 // valid. Visible scores are scaled, the others become -inf.

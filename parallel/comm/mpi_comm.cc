@@ -5,12 +5,10 @@
 #include <mpi.h>
 
 #include <algorithm>
-#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <thread>
 
 namespace attn {
 
@@ -22,12 +20,6 @@ namespace {
 
 int g_instances = 0;            // live MpiComm objects
 bool g_we_initialised = false;  // MPI_Init_thread was ours, so MPI_Finalize is ours too
-
-// A collective between ranks on one node completes in microseconds: poll without sleeping
-// that long, then sleep in growing steps up to 1 ms so waiting ranks leave the cores to the
-// others (ranks may outnumber cores).
-constexpr auto kBusyPoll = std::chrono::microseconds(100);
-constexpr auto kMaxSleep = std::chrono::microseconds(1000);
 
 std::string mpi_error_string(int rc) {
   char text[MPI_MAX_ERROR_STRING];
@@ -111,20 +103,11 @@ class MpiPending final : public PendingOp {
   }
 
   void wait() override {
-    using Clock = std::chrono::steady_clock;
-    const auto start = Clock::now();
-    const auto limit = std::chrono::duration<double>(comm_.timeout_s());
-    std::chrono::microseconds pause(5);
-    while (!test()) {
-      const auto waited = Clock::now() - start;
-      if (waited < kBusyPoll) continue;
-      if (waited > limit)
-        comm_.abort(3, fmt::format("watchdog: {} ({} elements) made no progress for {:g} s; "
-                                   "aborting",
-                                   op_, elements_, comm_.timeout_s()));
-      std::this_thread::sleep_for(pause);
-      pause = std::min(pause * 2, kMaxSleep);
-    }
+    wait_with_watchdog(comm_.timeout_s(), [&] {
+      comm_.abort(3, fmt::format("watchdog: {} ({} elements) made no progress for {:g} s; "
+                                 "aborting",
+                                 op_, elements_, comm_.timeout_s()));
+    });
   }
 
  private:

@@ -8,12 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "framework/kernels/cuda/check.h"
@@ -33,8 +31,6 @@ namespace {
   } while (0)
 
 // Same polling as MpiComm's watchdog: spin briefly, then sleep in growing steps up to 1 ms.
-constexpr auto kBusyPoll = std::chrono::microseconds(100);
-constexpr auto kMaxSleep = std::chrono::microseconds(1000);
 
 ncclDataType_t nccl_type(DType d) {
   switch (d) {
@@ -201,20 +197,11 @@ class NcclPending final : public PendingOp {
   }
 
   void wait() override {
-    using Clock = std::chrono::steady_clock;
-    const auto start = Clock::now();
-    const auto limit = std::chrono::duration<double>(comm_.timeout_s_);
-    std::chrono::microseconds pause(5);
-    while (!test()) {
-      const auto waited = Clock::now() - start;
-      if (waited < kBusyPoll) continue;
-      if (waited > limit)
-        comm_.abort(3, fmt::format("watchdog: {} ({} elements) made no progress for {:g} s; "
-                                   "aborting",
-                                   op_, elements_, comm_.timeout_s_));
-      std::this_thread::sleep_for(pause);
-      pause = std::min(pause * 2, kMaxSleep);
-    }
+    wait_with_watchdog(comm_.timeout_s_, [&] {
+      comm_.abort(3, fmt::format("watchdog: {} ({} elements) made no progress for {:g} s; "
+                                 "aborting",
+                                 op_, elements_, comm_.timeout_s_));
+    });
   }
 
  private:
@@ -296,6 +283,7 @@ void NcclComm::abort(int code, const std::string& message) {
     ncclCommAbort(comm_);
   }
   bootstrap_.abort(code, message);
+  std::abort();  // unreachable (the bootstrap's abort ends the process); GCC cannot see it
 }
 
 void NcclComm::check_async(const std::string& op) {

@@ -1,10 +1,32 @@
 #include "parallel/comm/request.h"
 
+#include <algorithm>
+#include <chrono>
 #include <exception>
+#include <thread>
 
 #include "parallel/comm/communicator.h"
 
 namespace attn {
+
+// A collective between ranks on one node completes in microseconds: poll without sleeping
+// that long, then sleep in growing steps up to 1 ms so waiting ranks leave the cores to the
+// others (ranks may outnumber cores).
+void PendingOp::wait_with_watchdog(double timeout_s, const std::function<void()>& stuck) {
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kBusyPoll = std::chrono::microseconds(100);
+  constexpr auto kMaxSleep = std::chrono::microseconds(1000);
+  const auto start = Clock::now();
+  const auto limit = std::chrono::duration<double>(timeout_s);
+  std::chrono::microseconds pause(5);
+  while (!test()) {
+    const auto waited = Clock::now() - start;
+    if (waited < kBusyPoll) continue;
+    if (waited > limit) stuck();
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, kMaxSleep);
+  }
+}
 
 Request::Request(Communicator* comm, std::unique_ptr<PendingOp> op, std::vector<Tensor> buffers)
     : comm_(comm), op_(std::move(op)) {

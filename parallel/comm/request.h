@@ -2,6 +2,7 @@
 // asks without blocking. Move-only; destroying an unfinished request waits for it.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -19,6 +20,12 @@ class PendingOp {
   virtual bool test() = 0;
   // Blocks until completion. Backends bound the wait (MpiComm: the watchdog aborts the job).
   virtual void wait() = 0;
+
+ protected:
+  // The watchdog wait of the MPI and NCCL backends: polls test() (busy for 100 us, then
+  // sleeping with back-off up to 1 ms); after timeout_s without completion calls `stuck`,
+  // which ends the job and does not return.
+  void wait_with_watchdog(double timeout_s, const std::function<void()>& stuck);
 };
 
 // A request must not outlive its communicator (MpiComm aborts if destroyed with operations in

@@ -12,20 +12,17 @@
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduce.h"
 #include "tests/framework/cuda/cuda_test.h"
+#include "tests/framework/cuda/cuda_test_util.h"
 #include "tests/support/random.h"
 
 namespace attn {
 namespace {
 
 using test::Cuda;
-
-std::vector<float> host(const Tensor& t) {
-  return t.to(Device::cpu()).to_vector<float>();
-}
-
-std::vector<float> random_values(int64_t n, uint64_t stream) {
-  return test::random_normal({n}, stream, DType::kF32, 1.0, false).to_vector<float>();
-}
+using test::host;
+using test::OpResult;
+using test::randn;
+using test::run_op;
 
 Tensor device_copy(const std::vector<float>& v) {
   return Tensor::from_vector<float>({static_cast<int64_t>(v.size())}, v, Device::cuda());
@@ -46,8 +43,8 @@ TEST_F(Cuda, BiasKernelsMatchCpu) {
   for (const Case& c : cases) {
     SCOPED_TRACE(testing::Message() << c.rows << "x" << c.cols);
     const int64_t n = c.rows * c.cols;
-    const std::vector<float> x = random_values(n, 100), dy = random_values(n, 101);
-    const std::vector<float> bias = random_values(c.cols, 102), s = random_values(c.rows, 103);
+    const std::vector<float> x = randn(n, 100), dy = randn(n, 101);
+    const std::vector<float> bias = randn(c.cols, 102), s = randn(c.rows, 103);
     const Tensor g_x = device_copy(x), g_dy = device_copy(dy), g_bias = device_copy(bias),
                  g_s = device_copy(s);
 
@@ -84,31 +81,6 @@ TEST_F(Cuda, BiasKernelsMatchCpu) {
   }
 }
 
-struct OpResult {
-  std::vector<float> y;
-  std::vector<std::vector<float>> grads;
-};
-
-// f on copies of the inputs on `device` (gradients seeded at 0.5: accumulation), loss
-// sum(y * w); the same w on both devices.
-OpResult run_op(Device device, const std::vector<Tensor>& inputs,
-                const std::function<Tensor(const std::vector<Tensor>&)>& f) {
-  std::vector<Tensor> xs;
-  for (const Tensor& h : inputs) {
-    Tensor x = device.is_cpu() ? h.clone() : h.to(device);
-    x.set_requires_grad();
-    x.set_grad(Tensor::full(x.shape(), 0.5, DType::kF32, device));
-    xs.push_back(x);
-  }
-  Tensor y = f(xs);
-  EXPECT_EQ(y.device(), device);
-  Tensor w = test::random_normal(y.shape(), 104, DType::kF32, 1.0, false).to(device);
-  backward(sum(mul(y, w)));
-  OpResult r{host(y), {}};
-  for (const Tensor& x : xs) r.grads.push_back(host(x.grad()));
-  return r;
-}
-
 TEST_F(Cuda, AddBiasOpMatchesCpu) {
   // 2857 * 7 rows: the bias gradient takes the two-pass column sum (more than 128 rows).
   for (const int64_t blocks : {int64_t{2857}, int64_t{1}}) {
@@ -117,8 +89,8 @@ TEST_F(Cuda, AddBiasOpMatchesCpu) {
     const Tensor x = test::random_normal({blocks, 7, cols}, 105, DType::kF32, 1.0, false);
     const Tensor bias = test::random_normal({cols}, 106, DType::kF32, 1.0, false);
     auto f = [](const std::vector<Tensor>& in) { return add_bias(in[0], in[1]); };
-    const OpResult want = run_op(Device::cpu(), {x, bias}, f);
-    const OpResult got = run_op(Device::cuda(), {x, bias}, f);
+    const OpResult want = run_op(Device::cpu(), {x, bias}, f, 104);
+    const OpResult got = run_op(Device::cuda(), {x, bias}, f, 104);
     EXPECT_EQ(got.y, want.y);
     expect_pointwise(want.grads[0], got.grads[0], "dx");
     // dbias[c] = 0.5 + sum over rows of w[r, c].
@@ -137,8 +109,8 @@ TEST_F(Cuda, ScaleRowsOpMatchesCpu) {
   const Tensor x = test::random_normal({6, 11, 300}, 107, DType::kF32, 1.0, false);
   const Tensor s = test::random_normal({6, 11}, 108, DType::kF32, 1.0, false);
   auto f = [](const std::vector<Tensor>& in) { return scale_rows(in[0], in[1]); };
-  const OpResult want = run_op(Device::cpu(), {x, s}, f);
-  const OpResult got = run_op(Device::cuda(), {x, s}, f);
+  const OpResult want = run_op(Device::cpu(), {x, s}, f, 104);
+  const OpResult got = run_op(Device::cuda(), {x, s}, f, 104);
   EXPECT_EQ(got.y, want.y);
   expect_pointwise(want.grads[0], got.grads[0], "dx");
   // ds[r] = 0.5 + sum_c w[r, c] x[r, c].

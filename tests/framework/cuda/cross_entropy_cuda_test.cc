@@ -10,19 +10,15 @@
 #include "framework/kernels/cuda/cross_entropy.h"
 #include "framework/ops/cross_entropy.h"
 #include "tests/framework/cuda/cuda_test.h"
+#include "tests/framework/cuda/cuda_test_util.h"
 #include "tests/support/random.h"
 
 namespace attn {
 namespace {
 
 using test::Cuda;
-
-std::vector<float> randn(int64_t n, uint64_t stream, double std) {
-  return test::random_normal({n}, stream, DType::kF32, std, false).to_vector<float>();
-}
-Tensor dev(const std::vector<float>& v) {
-  return Tensor::from_vector<float>({static_cast<int64_t>(v.size())}, v, Device::cuda());
-}
+using test::on_gpu;
+using test::randn;
 
 void expect_close(const std::vector<double>& want, const std::vector<float>& got,
                   const char* what) {
@@ -61,7 +57,7 @@ void check_kernels(int64_t n, int64_t v, bool weighted, bool with_dloss, uint64_
   cpu::cross_entropy_backward<double, I>(dl.data(), ld.data(), lse.data(), t.data(), wp, n, v,
                                          I(-100), double(scale) * dloss);
 
-  Tensor gl = dev(logits), gw = dev(w), gt = Tensor::from_vector<I>({n}, t, Device::cuda());
+  Tensor gl = on_gpu(logits), gw = on_gpu(w), gt = Tensor::from_vector<I>({n}, t, Device::cuda());
   Tensor grow = Tensor::empty({n}, DType::kF32, Device::cuda());
   Tensor glse = Tensor::empty({n}, DType::kF32, Device::cuda());
   Tensor gloss = Tensor::empty({}, DType::kF32, Device::cuda());
@@ -73,7 +69,7 @@ void check_kernels(int64_t n, int64_t v, bool weighted, bool with_dloss, uint64_
   expect_close(row_loss, grow.to_vector<float>(), "row loss");
   expect_close({loss}, gloss.to_vector<float>(), "loss");
 
-  Tensor gdl = dev(std::vector<float>(n * v, 0.25f));
+  Tensor gdl = on_gpu(std::vector<float>(n * v, 0.25f));
   Tensor gdloss = Tensor::full({}, dloss, DType::kF32, Device::cuda());
   cuda::cross_entropy_backward<I>(gdl.data<float>(), gl.data<float>(), glse.data<float>(),
                                   gt.data<I>(), gwp, n, v, I(-100), scale,
@@ -104,7 +100,7 @@ TEST_F(Cuda, CrossEntropyKernelsHandleExtremeLogits) {
                                               nullptr, n, v, -100);
   cpu::cross_entropy_backward<double, int32_t>(dl.data(), ld.data(), lse.data(), t.data(), nullptr,
                                                n, v, -100, 1.0);
-  Tensor gl = dev(logits), gt = Tensor::from_vector<int32_t>({n}, t, Device::cuda());
+  Tensor gl = on_gpu(logits), gt = Tensor::from_vector<int32_t>({n}, t, Device::cuda());
   Tensor grow = Tensor::empty({n}, DType::kF32, Device::cuda());
   Tensor glse = Tensor::empty({n}, DType::kF32, Device::cuda());
   Tensor gdl = Tensor::zeros({n * v}, DType::kF32, Device::cuda());

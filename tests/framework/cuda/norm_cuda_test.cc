@@ -10,29 +10,20 @@
 #include "framework/ops/cross_entropy.h"
 #include "framework/ops/norm.h"
 #include "tests/framework/cuda/cuda_test.h"
+#include "tests/framework/cuda/cuda_test_util.h"
 #include "tests/support/random.h"
 
 namespace attn {
 namespace {
 
 using test::Cuda;
+using test::host;
+using test::on_gpu;
+using test::randn;
 
-std::vector<float> randn(int64_t n, uint64_t stream, double std, double shift = 0) {
-  std::vector<float> v =
-      test::random_normal({n}, stream, DType::kF32, std, false).to_vector<float>();
-  for (float& x : v) x += static_cast<float>(shift);
-  return v;
-}
 std::vector<double> widen(const std::vector<float>& v) {
   return {v.begin(), v.end()};
 }
-Tensor dev(const std::vector<float>& v) {
-  return Tensor::from_vector<float>({static_cast<int64_t>(v.size())}, v, Device::cuda());
-}
-std::vector<float> host(const Tensor& t) {
-  return t.to_vector<float>();
-}
-
 void expect_close(const std::vector<double>& want, const std::vector<float>& got, double atol,
                   const char* what) {
   ASSERT_EQ(want.size(), got.size()) << what;
@@ -72,7 +63,7 @@ TEST_F(Cuda, NormKernelsMatchCpu) {
                                dyd.data(), xd.data(), wd.data(), center ? mean.data() : nullptr,
                                rstd.data(), rows, cols);
 
-    Tensor gx = dev(x), gw = dev(w), gb = dev(b), gdy = dev(dy);
+    Tensor gx = on_gpu(x), gw = on_gpu(w), gb = on_gpu(b), gdy = on_gpu(dy);
     Tensor gy = Tensor::empty({n}, DType::kF32, Device::cuda());
     Tensor gmean = Tensor::empty({rows}, DType::kF32, Device::cuda());
     Tensor grstd = Tensor::empty({rows}, DType::kF32, Device::cuda());
@@ -84,8 +75,9 @@ TEST_F(Cuda, NormKernelsMatchCpu) {
     expect_close(rstd, host(grstd), 1e-6, "rstd");
 
     // The backward reads the GPU's own saved statistics, as the op does.
-    Tensor gdx = dev(std::vector<float>(n, 0.25f)), gdw = dev(std::vector<float>(cols, 0.25f)),
-           gdb = dev(std::vector<float>(cols, 0.25f));
+    Tensor gdx = on_gpu(std::vector<float>(n, 0.25f)),
+           gdw = on_gpu(std::vector<float>(cols, 0.25f)),
+           gdb = on_gpu(std::vector<float>(cols, 0.25f));
     cuda::norm_backward(k.kind, gdx.data<float>(), gdw.data<float>(),
                         k.bias ? gdb.data<float>() : nullptr, gdy.data<float>(), gx.data<float>(),
                         gw.data<float>(), center ? gmean.data<float>() : nullptr,
@@ -111,13 +103,13 @@ TEST_F(Cuda, NormBackwardSkipsNullGradients) {
                             wd.data(), nullptr, rows, cols, 1e-5);
   cpu::norm_backward<double>(NormKind::kLayerNorm, dx.data(), dw.data(), db.data(), dyd.data(),
                              xd.data(), wd.data(), mean.data(), rstd.data(), rows, cols);
-  Tensor gx = dev(x), gw = dev(w), gdy = dev(dy);
-  Tensor gmean = dev(std::vector<float>(mean.begin(), mean.end()));
-  Tensor grstd = dev(std::vector<float>(rstd.begin(), rstd.end()));
+  Tensor gx = on_gpu(x), gw = on_gpu(w), gdy = on_gpu(dy);
+  Tensor gmean = on_gpu(std::vector<float>(mean.begin(), mean.end()));
+  Tensor grstd = on_gpu(std::vector<float>(rstd.begin(), rstd.end()));
   for (int skip = 0; skip < 3; ++skip) {
     SCOPED_TRACE(skip);
-    Tensor gdx = dev(std::vector<float>(n, 0.5f)), gdw = dev(std::vector<float>(cols, 0.5f)),
-           gdb = dev(std::vector<float>(cols, 0.5f));
+    Tensor gdx = on_gpu(std::vector<float>(n, 0.5f)), gdw = on_gpu(std::vector<float>(cols, 0.5f)),
+           gdb = on_gpu(std::vector<float>(cols, 0.5f));
     cuda::norm_backward(NormKind::kLayerNorm, skip == 0 ? nullptr : gdx.data<float>(),
                         skip == 1 ? nullptr : gdw.data<float>(),
                         skip == 2 ? nullptr : gdb.data<float>(), gdy.data<float>(),

@@ -14,16 +14,14 @@
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduce.h"
 #include "tests/framework/cuda/cuda_test.h"
+#include "tests/framework/cuda/cuda_test_util.h"
 #include "tests/support/random.h"
 
 namespace attn {
 namespace {
 
 using test::Cuda;
-
-std::vector<float> host(const Tensor& t) {
-  return t.to(Device::cpu()).to_vector<float>();
-}
+using test::host;
 
 struct Dims {
   int64_t outer, n, inner;

@@ -12,16 +12,14 @@
 #include "framework/ops/reduce.h"
 #include "framework/ops/rope.h"
 #include "tests/framework/cuda/cuda_test.h"
+#include "tests/framework/cuda/cuda_test_util.h"
 #include "tests/support/random.h"
 
 namespace attn {
 namespace {
 
 using test::Cuda;
-
-std::vector<float> host(const Tensor& t) {
-  return t.to(Device::cpu()).to_vector<float>();
-}
+using test::host;
 
 void expect_close(const std::vector<float>& want, const std::vector<float>& got, const char* what) {
   ASSERT_EQ(want.size(), got.size()) << what;

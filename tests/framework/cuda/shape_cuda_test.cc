@@ -9,20 +9,17 @@
 #include "framework/ops/reduce.h"
 #include "framework/ops/shape.h"
 #include "tests/framework/cuda/cuda_test.h"
+#include "tests/framework/cuda/cuda_test_util.h"
 #include "tests/support/random.h"
 
 namespace attn {
 namespace {
 
 using test::Cuda;
-
-std::vector<float> host(const Tensor& t) {
-  return t.to(Device::cpu()).to_vector<float>();
-}
-
-std::vector<float> random_values(int64_t n, uint64_t stream) {
-  return test::random_normal({n}, stream, DType::kF32, 1.0, false).to_vector<float>();
-}
+using test::host;
+using test::OpResult;
+using test::randn;
+using test::run_op;
 
 TEST_F(Cuda, CopyBlocksMatchesCpu) {
   struct Case {
@@ -34,7 +31,7 @@ TEST_F(Cuda, CopyBlocksMatchesCpu) {
     SCOPED_TRACE(testing::Message() << c.outer << " blocks of " << c.len);
     const int64_t dst_n = std::max<int64_t>(1, c.outer * c.dst_stride);
     const int64_t src_n = std::max<int64_t>(1, c.outer * c.src_stride);
-    const std::vector<float> src = random_values(src_n, 90), dst0 = random_values(dst_n, 91);
+    const std::vector<float> src = randn(src_n, 90), dst0 = randn(dst_n, 91);
     const Tensor g_src = Tensor::from_vector<float>({src_n}, src, Device::cuda());
     for (const bool accumulate : {false, true}) {
       std::vector<float> want = dst0;
@@ -67,7 +64,7 @@ TEST_F(Cuda, TransposeLast2MatchesCpu) {
   for (const Case& c : cases) {
     SCOPED_TRACE(testing::Message() << c.batch << "x" << c.rows << "x" << c.cols);
     const int64_t n = c.batch * c.rows * c.cols;
-    const std::vector<float> x = random_values(n, 92), out0 = random_values(n, 93);
+    const std::vector<float> x = randn(n, 92), out0 = randn(n, 93);
     const Tensor g_x = Tensor::from_vector<float>({n}, x, Device::cuda());
     for (const bool accumulate : {false, true}) {
       std::vector<float> want = out0;
@@ -85,31 +82,6 @@ TEST_F(Cuda, TransposeLast2MatchesCpu) {
     cuda::transpose_last2_raw(g_iout.raw(), g_ix.raw(), c.batch, c.rows, c.cols, 4);
     EXPECT_EQ(g_iout.to(Device::cpu()).to_vector<int32_t>(), iwant) << "raw i32";
   }
-}
-
-struct OpResult {
-  std::vector<float> y;
-  std::vector<std::vector<float>> grads;
-};
-
-// f on copies of the inputs on `device` (gradients seeded at 0.5: accumulation), loss
-// sum(y * w); the same w on both devices.
-OpResult run_op(Device device, const std::vector<Tensor>& inputs,
-                const std::function<Tensor(const std::vector<Tensor>&)>& f) {
-  std::vector<Tensor> xs;
-  for (const Tensor& h : inputs) {
-    Tensor x = device.is_cpu() ? h.clone() : h.to(device);
-    x.set_requires_grad();
-    x.set_grad(Tensor::full(x.shape(), 0.5, DType::kF32, device));
-    xs.push_back(x);
-  }
-  Tensor y = f(xs);
-  EXPECT_EQ(y.device(), device);
-  Tensor w = test::random_normal(y.shape(), 94, DType::kF32, 1.0, false).to(device);
-  backward(sum(mul(y, w)));
-  OpResult r{host(y), {}};
-  for (const Tensor& x : xs) r.grads.push_back(host(x.grad()));
-  return r;
 }
 
 TEST_F(Cuda, ShapeOpsMatchCpu) {
@@ -138,8 +110,8 @@ TEST_F(Cuda, ShapeOpsMatchCpu) {
   };
   for (const auto& [name, f] : ops) {
     SCOPED_TRACE(name);
-    const OpResult want = run_op(Device::cpu(), {a, b, c}, f);
-    const OpResult got = run_op(Device::cuda(), {a, b, c}, f);
+    const OpResult want = run_op(Device::cpu(), {a, b, c}, f, 94);
+    const OpResult got = run_op(Device::cuda(), {a, b, c}, f, 94);
     EXPECT_EQ(got.y, want.y);
     ASSERT_EQ(got.grads.size(), want.grads.size());
     for (size_t i = 0; i < want.grads.size(); ++i) EXPECT_EQ(got.grads[i], want.grads[i]) << i;

@@ -10,19 +10,15 @@
 #include "framework/ops/cross_entropy.h"
 #include "framework/ops/softmax.h"
 #include "tests/framework/cuda/cuda_test.h"
+#include "tests/framework/cuda/cuda_test_util.h"
 #include "tests/support/random.h"
 
 namespace attn {
 namespace {
 
 using test::Cuda;
-
-std::vector<float> randn(int64_t n, uint64_t stream, double std) {
-  return test::random_normal({n}, stream, DType::kF32, std, false).to_vector<float>();
-}
-Tensor dev(const std::vector<float>& v) {
-  return Tensor::from_vector<float>({static_cast<int64_t>(v.size())}, v, Device::cuda());
-}
+using test::on_gpu;
+using test::randn;
 
 void expect_close(const std::vector<double>& want, const std::vector<float>& got, double atol,
                   const char* what) {
@@ -47,7 +43,7 @@ TEST_F(Cuda, SoftmaxKernelsMatchCpu) {
       const std::vector<double> xd(x.begin(), x.end()), dyd(dy.begin(), dy.end());
       cpu::softmax_forward<double>(y.data(), xd.data(), rows, cols, log);
 
-      Tensor gx = dev(x), gy = Tensor::empty({n}, DType::kF32, Device::cuda());
+      Tensor gx = on_gpu(x), gy = Tensor::empty({n}, DType::kF32, Device::cuda());
       cuda::softmax_forward(gy.data<float>(), gx.data<float>(), rows, cols, log);
       const std::vector<float> y32 = gy.to_vector<float>();
       expect_close(y, y32, log ? 1e-5 : 1e-7, "y");
@@ -55,7 +51,7 @@ TEST_F(Cuda, SoftmaxKernelsMatchCpu) {
       // Backward from the GPU's y; the reference uses the same (f32) values.
       const std::vector<double> y32d(y32.begin(), y32.end());
       cpu::softmax_backward<double>(dx.data(), dyd.data(), y32d.data(), rows, cols, log);
-      Tensor gdx = dev(std::vector<float>(n, 0.25f)), gdy = dev(dy);
+      Tensor gdx = on_gpu(std::vector<float>(n, 0.25f)), gdy = on_gpu(dy);
       cuda::softmax_backward(gdx.data<float>(), gdy.data<float>(), gy.data<float>(), rows, cols,
                              log);
       expect_close(dx, gdx.to_vector<float>(), 1e-5, "dx (accumulated)");
@@ -72,7 +68,7 @@ TEST_F(Cuda, SoftmaxKernelsHandleExtremeRows) {
     std::vector<double> y(x.size());
     const std::vector<double> xd(x.begin(), x.end());
     cpu::softmax_forward<double>(y.data(), xd.data(), rows, cols, log);
-    Tensor g = dev(x);
+    Tensor g = on_gpu(x);
     cuda::softmax_forward(g.data<float>(), g.data<float>(), rows, cols, log);
     const std::vector<float> got = g.to_vector<float>();
     for (size_t i = 0; i < x.size(); ++i) {
