@@ -39,9 +39,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// This process's index among the ranks on its machine (picks its GPU): Open MPI says so in the
-// environment; without it, the world rank (one rank per machine, or GPUs assigned round-robin).
-int local_rank(const Communicator& comm) {
+// Which GPU this process uses (mod the GPUs visible): the one NCCL was set up on, else this
+// process's index among the ranks on its machine (Open MPI says so in the environment), else
+// the world rank.
+int gpu_slot(const Communicator& device_comm, const Communicator& comm) {
+  if (device_comm.buffer_device().is_cuda()) return device_comm.buffer_device().index;
   if (const char* s = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) return std::atoi(s);
   return comm.rank();
 }
@@ -58,7 +60,7 @@ class Trainer {
         data_(open_data_source(recipe)),
         run_(lead_ ? open_run_dir(recipe, options.run_dir, options.resume)
                    : RunDir{run_dir_path(recipe, options.run_dir)}),
-        store_(DType::kF32, train_device(recipe, local_rank(comm_))),
+        store_(DType::kF32, train_device(recipe, gpu_slot(device_comm_, comm_))),
         model_(store_, gpt_config(recipe)),
         progress_(recipe.train().steps(), options.quiet || !lead_, stdout) {
     store_.finalize();
