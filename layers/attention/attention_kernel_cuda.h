@@ -57,4 +57,27 @@ void attention_backward(const AttentionProblem& p, const float* out, const float
 void attention_key_mass(const AttentionProblem& p, const float* lse, const float* row_weights,
                         float* key_mass);
 
+// The tensor-core forward (attention_kernel_cuda_mma.cu): bf16 q/k/v (raw bits, as uint16_t),
+// f32 accumulation, for d = dv in {64, 128} and compute capability 8.0+; other fields as in
+// AttentionProblem (k and v 16-byte aligned). No statistics. out [tokens_q, heads, dv] and lse
+// [tokens_q, heads] mean exactly what attention_forward writes, so attention_backward (f32) can
+// consume them; results differ from the f32 forward by P being rounded to bf16 in P V.
+struct AttentionProblemBf16 {
+  const uint16_t* q = nullptr;  // [tokens_q, heads, d]
+  const uint16_t* k = nullptr;  // [tokens_k, kv_heads, d]
+  const uint16_t* v = nullptr;  // [tokens_k, kv_heads, dv]
+  int64_t heads = 0, kv_heads = 0, d = 0, dv = 0;
+  int64_t tokens_q = 0, tokens_k = 0;
+  const int32_t* cu_q = nullptr;  // [docs + 1]
+  const int32_t* cu_k = nullptr;  // [docs + 1]
+  int64_t docs = 0;
+  const int32_t* row_lo = nullptr;     // [tokens_q]
+  const int32_t* row_hi = nullptr;     // [tokens_q]
+  const uint8_t* key_valid = nullptr;  // [tokens_k] or null (all valid)
+  const float* sink = nullptr;         // [heads] or null
+  float scale = 1;
+};
+
+void attention_forward_bf16(const AttentionProblemBf16& p, float* out, float* lse);
+
 }  // namespace attn::cuda

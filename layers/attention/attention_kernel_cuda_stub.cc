@@ -14,5 +14,8 @@ void attention_backward(const AttentionProblem&, const float*, const float*, con
 void attention_key_mass(const AttentionProblem&, const float*, const float*, float*) {
   ATTN_FAIL(kInternal, "CUDA kernel called in a CPU-only build");
 }
+void attention_forward_bf16(const AttentionProblemBf16&, float*, float*) {
+  ATTN_FAIL(kInternal, "CUDA kernel called in a CPU-only build");
+}
 
 }  // namespace attn::cuda
