@@ -5,7 +5,9 @@
 #include <vector>
 
 #include "framework/autograd/tape.h"
+#include "framework/kernels/cuda/cast.h"
 #include "framework/ops/dispatch.h"
+#include "framework/ops/matmul.h"
 #include "layers/attention/attention_kernel.h"
 #include "layers/attention/attention_kernel_cuda.h"
 
@@ -146,6 +148,34 @@ cuda::AttentionProblem cuda_problem(const Tensor& q, const Tensor& k, const Tens
   return p;
 }
 
+// Under bf16 matrix products (train.precision BF16) the forward runs on tensor cores when the
+// kernel covers the problem: d = dv in {64, 128} and no row statistics (they are f32-only).
+bool use_tensor_cores(const cuda::AttentionProblem& p, const AttentionStatsRequest& want) {
+  return cuda_matmul_precision() == MatmulPrecision::kBf16 && p.d == p.dv &&
+         (p.d == 64 || p.d == 128) && !want.entropy && !want.prob_sq_sum && !want.first_token_mass;
+}
+
+Tensor to_bf16(const Tensor& x) {
+  Tensor y = Tensor::empty(x.shape(), DType::kBF16, x.device());
+  cuda::cast_f32_to_bf16(y.data<uint16_t>(), x.data<float>(), x.numel());
+  return y;
+}
+
+// bf16 copies of q, k, v for the forward only; the backward recomputes in f32 from the saved
+// f32 inputs and this forward's out and lse (consistent to bf16 rounding).
+void forward_bf16(const Tensor& q, const Tensor& k, const Tensor& v,
+                  const cuda::AttentionProblem& p, float* out, float* lse) {
+  const Tensor qb = to_bf16(q), kb = to_bf16(k), vb = to_bf16(v);
+  cuda::AttentionProblemBf16 b;
+  b.q = qb.data<uint16_t>(), b.k = kb.data<uint16_t>(), b.v = vb.data<uint16_t>();
+  b.heads = p.heads, b.kv_heads = p.kv_heads, b.d = p.d, b.dv = p.dv;
+  b.tokens_q = p.tokens_q, b.tokens_k = p.tokens_k;
+  b.cu_q = p.cu_q, b.cu_k = p.cu_k, b.docs = p.docs;
+  b.row_lo = p.row_lo, b.row_hi = p.row_hi, b.key_valid = p.key_valid;
+  b.sink = p.sink, b.scale = p.scale;
+  cuda::attention_forward_bf16(b, out, lse);
+}
+
 // The op on the GPU: forward (+ key mass) now, the backward closure on the same device.
 CoreAttentionResult core_attention_cuda(const Tensor& q, const Tensor& k, const Tensor& v,
                                         const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
@@ -158,7 +188,10 @@ CoreAttentionResult core_attention_cuda(const Tensor& q, const Tensor& k, const 
   const cuda::AttentionForwardStats st{
       data_or_null<float>(res.stats.entropy), data_or_null<float>(res.stats.entropy_normalized),
       data_or_null<float>(res.stats.prob_sq_sum), data_or_null<float>(res.stats.first_token_mass)};
-  cuda::attention_forward(p, res.out.data<float>(), res.lse.data<float>(), st);
+  if (use_tensor_cores(p, want))
+    forward_bf16(q, k, v, p, res.out.data<float>(), res.lse.data<float>());
+  else
+    cuda::attention_forward(p, res.out.data<float>(), res.lse.data<float>(), st);
   if (want.key_mass) {
     const Tensor w = on_device(want.key_mass_row_weights, dev);
     cuda::attention_key_mass(p, res.lse.data<float>(), data_or_null<float>(w),

@@ -56,6 +56,7 @@ struct Options {
   int64_t gpt_batch = 16, gpt_seq = 1024, gpt_vocab = 50304;  // the peer's padded vocabulary
   int gpt_warmup = 5, gpt_steps = 20;  // the peer: 3 steps + cuda_time(warmup=2, iters=20)
   std::string precision = "bf16";
+  std::string attn_precision = "bf16";
 };
 
 void emit(const json& j) {
@@ -149,10 +150,16 @@ bool bench_attn(const Options& o) {
   for (int64_t D : o.Ds) {
     for (int64_t T : o.Ts) {
       const int64_t H = o.width / D, B = std::max<int64_t>(1, o.tokens / T), n = B * T;
-      json row{{"kind", "attn"}, {"backend", "attnlab-core-attention"},
-               {"dtype", "f32"},  // CoreAttentionOptions has no lower-precision mode
-               {"B", B},         {"H", H},
-               {"T", T},         {"D", D}};
+      // Under the bf16 precision the forward runs on tensor cores (bf16 copies of q, k, v);
+      // the backward is the f32 kernel either way.
+      json row{{"kind", "attn"},
+               {"backend", "attnlab-core-attention"},
+               {"dtype", o.attn_precision == "bf16" ? "bf16 fwd, f32 bwd" : "f32"},
+               {"B", B},
+               {"H", H},
+               {"T", T},
+               {"D", D}};
+      attn::CudaMatmulPrecisionScope scope(parse_precision(o.attn_precision));
       ok &= guarded(row, [&](json& r) {
         ATTN_CHECK(H * D == o.width, "D={} does not divide width {}", D, o.width);
         const auto shaped = [&](int i) { return base[i].slice0(0, n * H * D).view({n, H, D}); };
@@ -215,7 +222,7 @@ bool bench_gpt(const Options& o) {
            {"T", s.seq},
            {"vocab", s.vocab},
            {"matmul_precision", o.precision},
-           {"attention_dtype", "f32"},
+           {"attention_dtype", o.precision == "bf16" ? "bf16 fwd, f32 bwd" : "f32"},
            {"params_dtype", "f32"},
            {"mlp", "gelu-tanh"},
            {"optimizer", "adamw-fused"}};
@@ -308,6 +315,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--gpt-warmup", o.gpt_warmup, "untimed GPT steps")->check(CLI::PositiveNumber);
   app.add_option("--gpt-steps", o.gpt_steps, "timed GPT steps")->check(CLI::PositiveNumber);
+  app.add_option("--attn-precision", o.attn_precision,
+                 "attention rows: bf16 (tensor-core forward) or f32")
+      ->check(CLI::IsMember({"bf16", "f32"}));
   app.add_option("--matmul-precision", o.precision, "GPT matmul precision")
       ->check(CLI::IsMember({"bf16", "tf32", "f32"}));
   app.add_flag("--check", check, "only check for a usable GPU (exit 0) or say why not (exit 2)");
