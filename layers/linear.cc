@@ -12,8 +12,12 @@ Linear::Linear(ParamStore& store, const std::string& name, int64_t in, int64_t o
 }
 
 Tensor Linear::operator()(const Tensor& x) const {
-  Tensor y = matmul(x, weight_, false, true);
+  Tensor y = project(x);
   return bias_.defined() ? add_bias(y, bias_) : y;
+}
+
+Tensor Linear::project(const Tensor& x) const {
+  return matmul(x, weight_, false, true);
 }
 
 }  // namespace attn

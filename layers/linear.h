@@ -14,6 +14,8 @@ class Linear {
          double init_std = 0.02);
   // x [..., in] -> [..., out]
   Tensor operator()(const Tensor& x) const;
+  // x W^T without the bias, for a caller that fuses the bias into its next op (bias_gelu).
+  Tensor project(const Tensor& x) const;
 
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }

@@ -24,10 +24,11 @@ Mlp::Mlp(ParamStore& store, const std::string& name, const MlpConfig& c)
 
 Tensor Mlp::operator()(const Tensor& x) const {
   switch (type_) {
+    // The first bias is fused into the GELU: the [tokens, hidden] pre-activation is never stored.
     case MlpType::kGelu:
-      return proj_(gelu((*fc_)(x), GeluApprox::kErf));
+      return proj_(bias_gelu(fc_->project(x), fc_->bias(), GeluApprox::kErf));
     case MlpType::kGeluTanh:
-      return proj_(gelu((*fc_)(x), GeluApprox::kTanh));
+      return proj_(bias_gelu(fc_->project(x), fc_->bias(), GeluApprox::kTanh));
     case MlpType::kSwiGlu:
       return proj_(mul(silu((*gate_)(x)), (*up_)(x)));
   }

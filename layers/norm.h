@@ -5,6 +5,7 @@
 #include <string>
 
 #include "framework/core/param_store.h"
+#include "framework/ops/norm.h"
 
 namespace attn {
 
@@ -14,6 +15,8 @@ class Norm {
  public:
   Norm(ParamStore& store, const std::string& name, NormType type, int64_t dim, double eps);
   Tensor operator()(const Tensor& x) const;
+  // {x + residual, norm(x + residual)} in one fused op (the residual add before a pre-norm).
+  AddNormResult add_then_norm(const Tensor& x, const Tensor& residual) const;
 
  private:
   NormType type_;

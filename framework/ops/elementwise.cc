@@ -12,17 +12,7 @@ namespace attn {
 
 namespace {
 
-// The accumulation primitives of every backward here, dispatched on device and dtype.
-void axpy_into(const Tensor& y, double alpha, const Tensor& x) {
-  if (y.device().is_cuda()) {
-    ATTN_CHECK(y.dtype() == DType::kF32, "CUDA elementwise ops are f32 only, got {}", y.str());
-    return cuda::axpy(y.data<float>(), float(alpha), x.data<float>(), y.numel());
-  }
-  detail::dispatch_float(y, "axpy", [&](auto tag) {
-    using T = decltype(tag);
-    cpu::axpy<T>(y.data<T>(), T(alpha), x.data<T>(), y.numel());
-  });
-}
+using detail::axpy_into;
 
 void mul_into(const Tensor& y, const Tensor& a, const Tensor& b) {
   if (y.device().is_cuda())
@@ -115,25 +105,39 @@ Tensor add_bias(const Tensor& x, const Tensor& bias) {
     });
   }
   if (!needs_grad({x, bias})) return out;
-  record("add_bias", {out}, [x, bias, out, rows, cols, on_gpu] {
-    Tensor dout = out.grad();
-    if (x.requires_grad()) axpy_into(x.grad_or_zeros(), 1.0, dout);
-    if (bias.requires_grad() && on_gpu) {
-      // Column sums of dout in two deterministic passes; the caching allocator hands the
-      // scratch out again only to work queued after them on the same stream.
-      const int64_t floats = cuda::sum_axis_scratch(1, rows, cols);
-      Tensor scratch;
-      if (floats > 0) scratch = Tensor::empty({floats}, DType::kF32, x.device());
-      cuda::sum_axis(bias.grad_or_zeros().data<float>(), dout.data<float>(), 1, rows, cols, 1.0f,
-                     true, floats > 0 ? scratch.data<float>() : nullptr);
-    } else if (bias.requires_grad()) {
-      detail::dispatch_float(x, "add_bias", [&](auto tag) {
-        using T = decltype(tag);
-        cpu::sum_axis<T>(bias.grad_or_zeros().data<T>(), dout.data<T>(), 1, rows, cols, T(1), true);
-      });
-    }
-  });
+  record("add_bias", {out}, [x, bias, out] { detail::add_bias_backward(x, bias, out.grad()); });
   return out;
+}
+
+void detail::axpy_into(const Tensor& y, double alpha, const Tensor& x) {
+  if (y.device().is_cuda()) {
+    ATTN_CHECK(y.dtype() == DType::kF32, "CUDA elementwise ops are f32 only, got {}", y.str());
+    return cuda::axpy(y.data<float>(), float(alpha), x.data<float>(), y.numel());
+  }
+  detail::dispatch_float(y, "axpy", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::axpy<T>(y.data<T>(), T(alpha), x.data<T>(), y.numel());
+  });
+}
+
+void detail::add_bias_backward(const Tensor& x, const Tensor& bias, const Tensor& dout) {
+  const int64_t cols = bias.size(0), rows = x.numel() / std::max<int64_t>(cols, 1);
+  if (x.requires_grad()) axpy_into(x.grad_or_zeros(), 1.0, dout);
+  if (!bias.requires_grad()) return;
+  if (x.device().is_cuda()) {
+    // Column sums of dout in two deterministic passes; the caching allocator hands the scratch
+    // out again only to work queued after them on the same stream.
+    const int64_t floats = cuda::sum_axis_scratch(1, rows, cols);
+    Tensor scratch;
+    if (floats > 0) scratch = Tensor::empty({floats}, DType::kF32, x.device());
+    cuda::sum_axis(bias.grad_or_zeros().data<float>(), dout.data<float>(), 1, rows, cols, 1.0f,
+                   true, floats > 0 ? scratch.data<float>() : nullptr);
+    return;
+  }
+  detail::dispatch_float(x, "add_bias", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::sum_axis<T>(bias.grad_or_zeros().data<T>(), dout.data<T>(), 1, rows, cols, T(1), true);
+  });
 }
 
 Tensor scale_rows(const Tensor& x, const Tensor& s) {

@@ -4,6 +4,7 @@
 #include "framework/kernels/cpu/unary.h"
 #include "framework/kernels/cuda/unary.h"
 #include "framework/ops/dispatch.h"
+#include "framework/ops/elementwise.h"
 
 namespace attn {
 
@@ -29,33 +30,53 @@ const char* op_name(UnaryOp op) {
   return "unary";
 }
 
-// f32 on CUDA, f32/f64 on CPU; the backward runs where the tensors live.
-Tensor unary(UnaryOp op, const Tensor& x) {
+template <typename T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+// y = f(x (+ bias)); f32 on CUDA, f32/f64 on CPU; the backward runs where the tensors live.
+// With a bias the sum x + bias is never stored: the backward recomputes it in the kernel.
+Tensor unary(UnaryOp op, const Tensor& x, const Tensor& bias = Tensor()) {
   const char* name = op_name(op);
   const bool on_gpu = x.device().is_cuda();
   ATTN_CHECK(!on_gpu || x.dtype() == DType::kF32, "{}: CUDA activations are f32 only, got {}", name,
              x.str());
+  int64_t cols = 0;
+  if (bias.defined()) {
+    ATTN_CHECK(bias.ndim() == 1 && x.ndim() >= 1 && x.size(-1) == bias.size(0),
+               "{}: bias {} for input {}", name, bias.str(), x.str());
+    detail::check_same_device(name, {x, bias});
+    detail::check_same_dtype(name, {x, bias});
+    cols = bias.size(0);
+  }
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (on_gpu) {
-    cuda::unary_forward(op, y.data<float>(), x.data<float>(), x.numel());
+    cuda::unary_forward(op, y.data<float>(), x.data<float>(), x.numel(), data_or_null<float>(bias),
+                        cols);
   } else {
     detail::dispatch_float(x, name, [&](auto tag) {
       using T = decltype(tag);
-      cpu::unary_forward<T>(op, y.data<T>(), x.data<T>(), x.numel());
+      cpu::unary_forward<T>(op, y.data<T>(), x.data<T>(), x.numel(), data_or_null<T>(bias), cols);
     });
   }
-  if (!needs_grad({x})) return y;
-  record(name, {y}, [op, x, y, name, on_gpu] {
+  if (!needs_grad({x, bias})) return y;
+  record(name, {y}, [op, x, bias, y, cols, name, on_gpu] {
+    // dz = dL/d(x + bias): straight into x's gradient without a bias, else into a scratch
+    // that add_bias's backward then spreads over x and the bias.
+    const Tensor dz =
+        bias.defined() ? Tensor::zeros(x.shape(), x.dtype(), x.device()) : x.grad_or_zeros();
     if (on_gpu) {
-      cuda::unary_backward(op, x.grad_or_zeros().data<float>(), y.grad().data<float>(),
-                           x.data<float>(), y.data<float>(), x.numel());
-      return;
+      cuda::unary_backward(op, dz.data<float>(), y.grad().data<float>(), x.data<float>(),
+                           y.data<float>(), x.numel(), data_or_null<float>(bias), cols);
+    } else {
+      detail::dispatch_float(x, name, [&](auto tag) {
+        using T = decltype(tag);
+        cpu::unary_backward<T>(op, dz.data<T>(), y.grad().data<T>(), x.data<T>(), y.data<T>(),
+                               x.numel(), data_or_null<T>(bias), cols);
+      });
     }
-    detail::dispatch_float(x, name, [&](auto tag) {
-      using T = decltype(tag);
-      cpu::unary_backward<T>(op, x.grad_or_zeros().data<T>(), y.grad().data<T>(), x.data<T>(),
-                             y.data<T>(), x.numel());
-    });
+    if (bias.defined()) detail::add_bias_backward(x, bias, dz);
   });
   return y;
 }
@@ -64,6 +85,9 @@ Tensor unary(UnaryOp op, const Tensor& x) {
 
 Tensor gelu(const Tensor& x, GeluApprox approx) {
   return unary(approx == GeluApprox::kErf ? UnaryOp::kGeluErf : UnaryOp::kGeluTanh, x);
+}
+Tensor bias_gelu(const Tensor& x, const Tensor& bias, GeluApprox approx) {
+  return unary(approx == GeluApprox::kErf ? UnaryOp::kGeluErf : UnaryOp::kGeluTanh, x, bias);
 }
 Tensor silu(const Tensor& x) {
   return unary(UnaryOp::kSilu, x);

@@ -1,5 +1,5 @@
-// Differentiable pointwise functions: GELU (exact erf or tanh approximation), SiLU, sigmoid,
-// tanh, exp and log.
+// Differentiable pointwise functions: GELU (exact erf or tanh approximation, optionally with a
+// fused bias add), SiLU, sigmoid, tanh, exp and log.
 #pragma once
 
 #include "framework/core/tensor.h"
@@ -9,6 +9,9 @@ namespace attn {
 enum class GeluApprox { kErf, kTanh };
 
 Tensor gelu(const Tensor& x, GeluApprox approx = GeluApprox::kErf);
+// gelu(x + bias) with bias [c] over x [..., c] in one pass, the sum never stored (the bias + GELU
+// after an MLP's first projection, its widest activation); an undefined bias means gelu(x).
+Tensor bias_gelu(const Tensor& x, const Tensor& bias, GeluApprox approx = GeluApprox::kErf);
 Tensor silu(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);

@@ -55,13 +55,18 @@ Tensor Gpt::hidden(const GptInput& in, const GptForward& f, std::vector<Tensor>*
   Tensor x = wte_(in.tokens);
   if (wpe_) x = add(x, (*wpe_)(in.seq.positions));
   AttentionContext ctx{in.seq, *executor_, f.training, f.diagnostics, f.map, aux};
+  // Each residual add is fused into the norm that follows it (the next sublayer's, or norm_f).
+  Tensor normed = blocks_.empty() ? (*norm_f_)(x) : blocks_[0]->norm1(x);
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = *blocks_[i];
-    x = add(x, b.attn->forward(b.norm1(x), ctx));
-    x = add(x, b.mlp(b.norm2(x)));
+    AddNormResult mid = b.norm2.add_then_norm(x, b.attn->forward(normed, ctx));
+    const Norm& next = i + 1 < blocks_.size() ? blocks_[i + 1]->norm1 : *norm_f_;
+    AddNormResult end = next.add_then_norm(mid.sum, b.mlp(mid.normed));
+    x = end.sum;
+    normed = end.normed;
     if (f.diagnostics) f.diagnostics->record_max_activation(static_cast<int>(i), x);
   }
-  return (*norm_f_)(x);
+  return normed;
 }
 
 Tensor Gpt::logits(const GptInput& in, const GptForward& f) const {

@@ -9,12 +9,19 @@ namespace attn::cpu {
 
 template <typename T>
 void norm_forward(NormKind kind, T* y, T* mean, T* rstd, const T* x, const T* w, const T* b,
-                  int64_t rows, int64_t cols, T eps) {
+                  int64_t rows, int64_t cols, T eps, const T* residual, T* sum) {
   const bool center = kind == NormKind::kLayerNorm;
   parallel_chunks(rows, rows_per_chunk(cols), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * cols;
       T* yr = y + r * cols;
+      if (residual) {  // normalise the sum, written once and read back while the row is cached
+        T* sr = sum + r * cols;
+        const T* rr = residual + r * cols;
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) sr[c] = xr[c] + rr[c];
+        xr = sr;
+      }
       T mu = 0;
       // simd reductions use a fixed lane order (set at compile time, not by the thread count).
       if (center) {
@@ -96,9 +103,10 @@ void norm_backward(NormKind kind, T* dx, T* dw, T* db, const T* dy, const T* x, 
 }
 
 template void norm_forward<float>(NormKind, float*, float*, float*, const float*, const float*,
-                                  const float*, int64_t, int64_t, float);
+                                  const float*, int64_t, int64_t, float, const float*, float*);
 template void norm_forward<double>(NormKind, double*, double*, double*, const double*,
-                                   const double*, const double*, int64_t, int64_t, double);
+                                   const double*, const double*, int64_t, int64_t, double,
+                                   const double*, double*);
 template void norm_backward<float>(NormKind, float*, float*, float*, const float*, const float*,
                                    const float*, const float*, const float*, int64_t, int64_t);
 template void norm_backward<double>(NormKind, double*, double*, double*, const double*,

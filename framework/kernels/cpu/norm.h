@@ -9,10 +9,12 @@
 namespace attn::cpu {
 
 // x, y [rows, cols]; w, b [cols] (b may be null); saves mean [rows] (LayerNorm only, else null)
-// and rstd [rows] for the backward.
+// and rstd [rows] for the backward. With a residual [rows, cols], normalises sum = x + residual
+// and writes the sum too (the fused residual add of a pre-norm block); the backward then takes
+// the sum as its x.
 template <typename T>
 void norm_forward(NormKind kind, T* y, T* mean, T* rstd, const T* x, const T* w, const T* b,
-                  int64_t rows, int64_t cols, T eps);
+                  int64_t rows, int64_t cols, T eps, const T* residual = nullptr, T* sum = nullptr);
 
 // dx += rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * w (no mean(g) for RMSNorm);
 // dw += sum_rows dy * xhat; db += sum_rows dy. Any of dx, dw, db may be null (not needed).

@@ -1,5 +1,6 @@
 #include "framework/kernels/cpu/unary.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -13,26 +14,52 @@ constexpr int64_t kGrain = 1 << 14;
 
 // The loops take element values, not indices, and restrict-qualified locals: with indices
 // through captured pointers GCC keeps them scalar (measured 3 ns/element for GELU).
-template <typename T, typename F>
-void map_forward(int64_t n, T* y_, const T* x_, F f) {
-  parallel_chunks(n, kGrain, [=](int64_t b, int64_t e) {
-    T* __restrict y = y_;
-    const T* __restrict x = x_;
-#pragma omp simd
-    for (int64_t i = b; i < e; ++i) y[i] = f(x[i]);
+// `body(begin, end, b)` runs over the contiguous spans the work splits into: parallel chunks of
+// [0, n) without a bias (b = null), whole rows of `cols` elements with one (b = the bias row).
+template <typename T, typename Body>
+void for_each_span(int64_t n, const T* bias, int64_t cols, Body body) {
+  if (n == 0) return;
+  if (bias == nullptr)
+    return parallel_chunks(n, kGrain, [=](int64_t b, int64_t e) { body(b, e, bias); });
+  parallel_chunks(n / cols, std::max<int64_t>(1, kGrain / cols), [=](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) body(r * cols, (r + 1) * cols, bias);
   });
 }
 
-// dx += dy * g(x, y): every backward here is the upstream gradient times a local derivative.
-template <typename T, typename G>
-void map_backward(int64_t n, T* dx_, const T* dy_, const T* x_, const T* y_, G g) {
-  parallel_chunks(n, kGrain, [=](int64_t b, int64_t e) {
-    T* __restrict dx = dx_;
-    const T* __restrict dy = dy_;
-    const T* __restrict x = x_;
-    const T* __restrict y = y_;
+template <typename T, typename F>
+void map_forward(int64_t n, T* y_, const T* x_, const T* bias, int64_t cols, F f) {
+  for_each_span(n, bias, cols, [=](int64_t b, int64_t e, const T* bias_) {
+    T* __restrict y = y_ + b;
+    const T* __restrict x = x_ + b;
+    const T* __restrict c = bias_;
+    if (c == nullptr) {
 #pragma omp simd
-    for (int64_t i = b; i < e; ++i) dx[i] += dy[i] * g(x[i], y[i]);
+      for (int64_t i = 0; i < e - b; ++i) y[i] = f(x[i]);
+    } else {
+#pragma omp simd
+      for (int64_t i = 0; i < e - b; ++i) y[i] = f(x[i] + c[i]);
+    }
+  });
+}
+
+// dx += dy * g(x (+ bias), y): every backward here is the upstream gradient times a local
+// derivative.
+template <typename T, typename G>
+void map_backward(int64_t n, T* dx_, const T* dy_, const T* x_, const T* y_, const T* bias,
+                  int64_t cols, G g) {
+  for_each_span(n, bias, cols, [=](int64_t b, int64_t e, const T* bias_) {
+    T* __restrict dx = dx_ + b;
+    const T* __restrict dy = dy_ + b;
+    const T* __restrict x = x_ + b;
+    const T* __restrict y = y_ + b;
+    const T* __restrict c = bias_;
+    if (c == nullptr) {
+#pragma omp simd
+      for (int64_t i = 0; i < e - b; ++i) dx[i] += dy[i] * g(x[i], y[i]);
+    } else {
+#pragma omp simd
+      for (int64_t i = 0; i < e - b; ++i) dx[i] += dy[i] * g(x[i] + c[i], y[i]);
+    }
   });
 }
 
@@ -56,61 +83,63 @@ struct GeluTanh {
 }  // namespace
 
 template <typename T>
-void unary_forward(UnaryOp op, T* y, const T* x, int64_t n) {
+void unary_forward(UnaryOp op, T* y, const T* x, int64_t n, const T* bias, int64_t cols) {
   const T inv_sqrt2 = T(1) / std::numbers::sqrt2_v<T>;
   switch (op) {
     case UnaryOp::kGeluErf:
-      return map_forward(n, y, x,
+      return map_forward(n, y, x, bias, cols,
                          [=](T v) { return T(0.5) * v * (T(1) + fast_erf(v * inv_sqrt2)); });
     case UnaryOp::kGeluTanh:
-      return map_forward(n, y, x, [](T v) { return GeluTanh<T>::f(v); });
+      return map_forward(n, y, x, bias, cols, [](T v) { return GeluTanh<T>::f(v); });
     case UnaryOp::kSilu:
-      return map_forward(n, y, x, [](T v) { return v * sigmoid(v); });
+      return map_forward(n, y, x, bias, cols, [](T v) { return v * sigmoid(v); });
     case UnaryOp::kSigmoid:
-      return map_forward(n, y, x, [](T v) { return sigmoid(v); });
+      return map_forward(n, y, x, bias, cols, [](T v) { return sigmoid(v); });
     case UnaryOp::kTanh:
-      return map_forward(n, y, x, [](T v) { return std::tanh(v); });
+      return map_forward(n, y, x, bias, cols, [](T v) { return std::tanh(v); });
     case UnaryOp::kExp:
-      return map_forward(n, y, x, [](T v) { return std::exp(v); });
+      return map_forward(n, y, x, bias, cols, [](T v) { return std::exp(v); });
     case UnaryOp::kLog:
-      return map_forward(n, y, x, [](T v) { return std::log(v); });
+      return map_forward(n, y, x, bias, cols, [](T v) { return std::log(v); });
   }
 }
 
 template <typename T>
-void unary_backward(UnaryOp op, T* dx, const T* dy, const T* x, const T* y, int64_t n) {
+void unary_backward(UnaryOp op, T* dx, const T* dy, const T* x, const T* y, int64_t n,
+                    const T* bias, int64_t cols) {
   const T inv_sqrt2 = T(1) / std::numbers::sqrt2_v<T>;
   const T inv_sqrt2pi = std::numbers::inv_sqrtpi_v<T> * inv_sqrt2;
   switch (op) {
     case UnaryOp::kGeluErf:
-      return map_backward(n, dx, dy, x, y, [=](T v, T) {
+      return map_backward(n, dx, dy, x, y, bias, cols, [=](T v, T) {
         T cdf = T(0.5) * (T(1) + fast_erf(v * inv_sqrt2));
         T pdf = inv_sqrt2pi * fast_exp(T(-0.5) * v * v);
         return cdf + v * pdf;
       });
     case UnaryOp::kGeluTanh:
-      return map_backward(n, dx, dy, x, y, [](T v, T) { return GeluTanh<T>::df(v); });
+      return map_backward(n, dx, dy, x, y, bias, cols, [](T v, T) { return GeluTanh<T>::df(v); });
     case UnaryOp::kSilu:
-      return map_backward(n, dx, dy, x, y, [](T v, T) {
+      return map_backward(n, dx, dy, x, y, bias, cols, [](T v, T) {
         T s = sigmoid(v);
         return s * (T(1) + v * (T(1) - s));
       });
     case UnaryOp::kSigmoid:
-      return map_backward(n, dx, dy, x, y, [](T, T out) { return out * (T(1) - out); });
+      return map_backward(n, dx, dy, x, y, bias, cols, [](T, T out) { return out * (T(1) - out); });
     case UnaryOp::kTanh:
-      return map_backward(n, dx, dy, x, y, [](T, T out) { return T(1) - out * out; });
+      return map_backward(n, dx, dy, x, y, bias, cols, [](T, T out) { return T(1) - out * out; });
     case UnaryOp::kExp:
-      return map_backward(n, dx, dy, x, y, [](T, T out) { return out; });
+      return map_backward(n, dx, dy, x, y, bias, cols, [](T, T out) { return out; });
     case UnaryOp::kLog:
-      return map_backward(n, dx, dy, x, y, [](T v, T) { return T(1) / v; });
+      return map_backward(n, dx, dy, x, y, bias, cols, [](T v, T) { return T(1) / v; });
   }
 }
 
-template void unary_forward<float>(UnaryOp, float*, const float*, int64_t);
-template void unary_forward<double>(UnaryOp, double*, const double*, int64_t);
-template void unary_backward<float>(UnaryOp, float*, const float*, const float*, const float*,
+template void unary_forward<float>(UnaryOp, float*, const float*, int64_t, const float*, int64_t);
+template void unary_forward<double>(UnaryOp, double*, const double*, int64_t, const double*,
                                     int64_t);
+template void unary_backward<float>(UnaryOp, float*, const float*, const float*, const float*,
+                                    int64_t, const float*, int64_t);
 template void unary_backward<double>(UnaryOp, double*, const double*, const double*, const double*,
-                                     int64_t);
+                                     int64_t, const double*, int64_t);
 
 }  // namespace attn::cpu

@@ -14,13 +14,20 @@ constexpr int64_t kRowsPerPartial = 64;
 constexpr int kColumnThreads = 256;
 
 // One block per row (grid-stride over rows). Two passes over the row (mean, then the variance
-// about it) as on the CPU, rather than E[x^2] - mu^2, which cancels badly.
+// about it) as on the CPU, rather than E[x^2] - mu^2, which cancels badly. With a residual the
+// row is the sum, written first: each thread reads back only the columns it wrote itself.
 __global__ void norm_forward_kernel(bool center, float* y, float* mean, float* rstd, const float* x,
                                     const float* w, const float* b, int64_t rows, int64_t cols,
-                                    float eps) {
+                                    float eps, const float* residual, float* sum) {
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
+    if (residual) {
+      float* sr = sum + r * cols;
+      const float* rr = residual + r * cols;
+      for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) sr[c] = xr[c] + rr[c];
+      xr = sr;
+    }
     float mu = 0.0f;
     if (center) {
       float part = 0.0f;
@@ -105,11 +112,12 @@ __global__ void norm_params_kernel(float* dw, float* db, const float* pw, const 
 }  // namespace
 
 void norm_forward(NormKind kind, float* y, float* mean, float* rstd, const float* x, const float* w,
-                  const float* b, int64_t rows, int64_t cols, float eps) {
+                  const float* b, int64_t rows, int64_t cols, float eps, const float* residual,
+                  float* sum) {
   if (rows == 0) return;
   norm_forward_kernel<<<block_reduce::blocks_for(rows), block_reduce::threads_for(cols), 0,
                         compute_stream()>>>(kind == NormKind::kLayerNorm, y, mean, rstd, x, w, b,
-                                            rows, cols, eps);
+                                            rows, cols, eps, residual, sum);
   CUDA_CHECK(cudaGetLastError());
 }
 

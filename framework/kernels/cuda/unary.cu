@@ -63,14 +63,22 @@ __device__ float apply(UnaryOp op, float x) {
 }  // namespace
 
 // The op is a kernel argument, not a template parameter: the switch is uniform across a warp,
-// and these kernels are memory bound.
-void unary_forward(UnaryOp op, float* y, const float* x, int64_t n) {
-  launch_pointwise(n, [=] __device__(int64_t i) { y[i] = apply(op, x[i]); });
+// and these kernels are memory bound (so is the bias's index division).
+void unary_forward(UnaryOp op, float* y, const float* x, int64_t n, const float* bias,
+                   int64_t cols) {
+  if (bias == nullptr)
+    return launch_pointwise(n, [=] __device__(int64_t i) { y[i] = apply(op, x[i]); });
+  launch_pointwise(n, [=] __device__(int64_t i) { y[i] = apply(op, x[i] + bias[i % cols]); });
 }
 
 void unary_backward(UnaryOp op, float* dx, const float* dy, const float* x, const float* y,
-                    int64_t n) {
-  launch_pointwise(n, [=] __device__(int64_t i) { dx[i] += dy[i] * derivative(op, x[i], y[i]); });
+                    int64_t n, const float* bias, int64_t cols) {
+  if (bias == nullptr)
+    return launch_pointwise(
+        n, [=] __device__(int64_t i) { dx[i] += dy[i] * derivative(op, x[i], y[i]); });
+  launch_pointwise(n, [=] __device__(int64_t i) {
+    dx[i] += dy[i] * derivative(op, x[i] + bias[i % cols], y[i]);
+  });
 }
 
 }  // namespace attn::cuda

@@ -4,10 +4,11 @@
 
 namespace attn::cuda {
 
-void unary_forward(UnaryOp, float*, const float*, int64_t) {
+void unary_forward(UnaryOp, float*, const float*, int64_t, const float*, int64_t) {
   ATTN_FAIL(kInternal, "CUDA kernel called in a CPU-only build");
 }
-void unary_backward(UnaryOp, float*, const float*, const float*, const float*, int64_t) {
+void unary_backward(UnaryOp, float*, const float*, const float*, const float*, int64_t,
+                    const float*, int64_t) {
   ATTN_FAIL(kInternal, "CUDA kernel called in a CPU-only build");
 }
 

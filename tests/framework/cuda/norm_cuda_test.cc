@@ -8,7 +8,9 @@
 #include "framework/kernels/cpu/norm.h"
 #include "framework/kernels/cuda/norm.h"
 #include "framework/ops/cross_entropy.h"
+#include "framework/ops/elementwise.h"
 #include "framework/ops/norm.h"
+#include "framework/ops/reduce.h"
 #include "tests/framework/cuda/cuda_test.h"
 #include "tests/framework/cuda/cuda_test_util.h"
 #include "tests/support/random.h"
@@ -123,40 +125,51 @@ TEST_F(Cuda, NormBackwardSkipsNullGradients) {
 }
 
 // Op level: the GPU op (f32) against the CPU op in f64, through a cross-entropy head so the
-// backward gets a non-trivial dy; leaf gradients start at 0.25 to prove accumulation.
+// backward gets a non-trivial dy; leaf gradients start at 0.25 to prove accumulation. The fused
+// residual form (add_*_norm) also sends a gradient into its sum output, as a block's next
+// residual add does.
 TEST_F(Cuda, NormOpsMatchCpu) {
-  for (NormKind kind : {NormKind::kLayerNorm, NormKind::kRmsNorm}) {
-    SCOPED_TRACE(static_cast<int>(kind));
-    const bool ln = kind == NormKind::kLayerNorm;
-    const Shape xs{2, 33, 771};
-    const Tensor x = test::random_normal(xs, 301, DType::kF32, 2.0, false);
-    const Tensor w = test::random_normal({771}, 302, DType::kF32, 1.0, false);
-    const Tensor b = test::random_normal({771}, 303, DType::kF32, 1.0, false);
-    const Tensor targets = test::random_ids({2, 33}, 771, 304);
+  for (bool fused : {false, true})
+    for (NormKind kind : {NormKind::kLayerNorm, NormKind::kRmsNorm}) {
+      SCOPED_TRACE(testing::Message() << "kind " << static_cast<int>(kind) << " fused " << fused);
+      const bool ln = kind == NormKind::kLayerNorm;
+      const Shape xs{2, 33, 771};
+      const Tensor x = test::random_normal(xs, 301, DType::kF32, 2.0, false);
+      const Tensor r = test::random_normal(xs, 305, DType::kF32, 1.0, false);
+      const Tensor w = test::random_normal({771}, 302, DType::kF32, 1.0, false);
+      const Tensor b = test::random_normal({771}, 303, DType::kF32, 1.0, false);
+      const Tensor targets = test::random_ids({2, 33}, 771, 304);
 
-    auto run = [&](Device device, DType dtype) {
-      Tensor xi = x.to(dtype).to(device).set_requires_grad();
-      Tensor wi = w.to(dtype).to(device).set_requires_grad();
-      Tensor bi = ln ? b.to(dtype).to(device).set_requires_grad() : Tensor();
-      for (Tensor* t : {&xi, &wi, &bi})
-        if (t->defined()) t->set_grad(Tensor::full(t->shape(), 0.25, dtype, device));
-      Tensor y = ln ? layer_norm(xi, wi, bi) : rms_norm(xi, wi);
-      EXPECT_EQ(y.device(), device);
-      Tensor loss = cross_entropy(y, targets.to(device));
-      backward(loss);
-      std::vector<std::vector<double>> out = {y.to_vector<double>(), loss.to_vector<double>(),
-                                              xi.grad().to_vector<double>(),
-                                              wi.grad().to_vector<double>()};
-      if (ln) out.push_back(bi.grad().to_vector<double>());
-      return out;
-    };
-    const auto want = run(Device::cpu(), DType::kF64);
-    const auto got = run(Device::cuda(), DType::kF32);
-    const char* what[] = {"y", "loss", "dx", "dw", "db"};
-    for (size_t i = 0; i < want.size(); ++i)
-      expect_close(want[i], std::vector<float>(got[i].begin(), got[i].end()), i >= 3 ? 2e-5 : 1e-5,
-                   what[i]);
-  }
+      auto run = [&](Device device, DType dtype) {
+        Tensor xi = x.to(dtype).to(device).set_requires_grad();
+        Tensor ri = r.to(dtype).to(device).set_requires_grad();
+        Tensor wi = w.to(dtype).to(device).set_requires_grad();
+        Tensor bi = ln ? b.to(dtype).to(device).set_requires_grad() : Tensor();
+        for (Tensor* t : {&xi, &ri, &wi, &bi})
+          if (t->defined()) t->set_grad(Tensor::full(t->shape(), 0.25, dtype, device));
+        AddNormResult out;
+        if (fused)
+          out = ln ? add_layer_norm(xi, ri, wi, bi) : add_rms_norm(xi, ri, wi);
+        else
+          out.normed = ln ? layer_norm(xi, wi, bi) : rms_norm(xi, wi);
+        EXPECT_EQ(out.normed.device(), device);
+        Tensor loss = cross_entropy(out.normed, targets.to(device));
+        if (fused) loss = add(loss, scale(mean(mul(out.sum, out.sum)), 0.1));
+        backward(loss);
+        std::vector<std::vector<double>> res = {
+            out.normed.to_vector<double>(), loss.to_vector<double>(), xi.grad().to_vector<double>(),
+            wi.grad().to_vector<double>(),
+            fused ? ri.grad().to_vector<double>() : std::vector<double>()};
+        if (ln) res.push_back(bi.grad().to_vector<double>());
+        return res;
+      };
+      const auto want = run(Device::cpu(), DType::kF64);
+      const auto got = run(Device::cuda(), DType::kF32);
+      const char* what[] = {"y", "loss", "dx", "dw", "dresidual", "db"};
+      for (size_t i = 0; i < want.size(); ++i)
+        expect_close(want[i], std::vector<float>(got[i].begin(), got[i].end()),
+                     i == 3 || i == 5 ? 2e-5 : 1e-5, what[i]);
+    }
 }
 
 TEST_F(Cuda, NormOpChecksDeviceAndDtype) {
