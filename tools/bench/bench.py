@@ -292,11 +292,16 @@ def main():
                         help="CMake build directory holding tools/bench/ (default: build)")
     common.add_argument("--peer-dir", default=os.path.join(REPO, "..", "shared", "bench"),
                         help="directory of the PyTorch peer scripts (default: ../shared/bench)")
-    common.add_argument("--peer-python", default="/usr/bin/python3",
-                        help="interpreter with torch for the peer (default: /usr/bin/python3)")
+    # Defaults that differ for `gpu` are resolved after parsing: subparsers built from one parent
+    # share its actions, so a subparser's set_defaults() would change them for every bench.
+    common.add_argument("--peer-python", default=None,
+                        help="interpreter with torch for the peer (default: /usr/bin/python3; "
+                             "gpu: python3 on PATH)")
     common.add_argument("--threads", type=int, default=2)
-    common.add_argument("--runs", type=int, default=3, help="repetitions of every measurement")
-    common.add_argument("--timeout", type=int, default=1800, help="seconds per process")
+    common.add_argument("--runs", type=int, default=None,
+                        help="repetitions of every measurement (default 3; gpu: 1)")
+    common.add_argument("--timeout", type=int, default=None,
+                        help="seconds per process (default 1800; gpu: 3600)")
     common.add_argument("--json", action="store_true", help="one JSON line per table row")
     common.add_argument("--no-peer", action="store_true", help="attnlab only")
     common.add_argument("--quick", action="store_true",
@@ -333,10 +338,16 @@ def main():
                    help="GPT-2 tokens/s target, x the peer's eager step (default 1.0)")
     u.add_argument("--dry-run", action="store_true",
                    help="print the commands and check for a GPU; exit 2 without one")
-    # One run of each side by default (the peer's torch.compile takes minutes); on the device
-    # machine the interpreter with torch is the plain python3 on PATH.
-    u.set_defaults(runs=1, timeout=3600, peer_python="python3")
     args = ap.parse_args()
+    # gpu: one run of each side by default (the peer's torch.compile takes minutes); on the device
+    # machine the interpreter with torch is the plain python3 on PATH.
+    gpu_bench = args.bench == "gpu"
+    if args.peer_python is None:
+        args.peer_python = "python3" if gpu_bench else "/usr/bin/python3"
+    if args.runs is None:
+        args.runs = 1 if gpu_bench else 3
+    if args.timeout is None:
+        args.timeout = 3600 if gpu_bench else 1800
     if args.runs < 1 or args.threads < 1:
         ap.error("--runs and --threads must be positive")
     try:
