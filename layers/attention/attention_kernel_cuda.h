@@ -80,4 +80,13 @@ struct AttentionProblemBf16 {
 
 void attention_forward_bf16(const AttentionProblemBf16& p, float* out, float* lse);
 
+// The tensor-core backward (attention_kernel_cuda_mma_backward.cu): attention_backward's contract
+// without the entropy extras, for the same problems as attention_forward_bf16 (q, k, v and dout
+// 16-byte aligned). Accumulates (+=) into dq [tokens_q, heads, d], dk, dv [tokens_k, kv_heads, d]
+// and dsink [heads] (any may be null); dout [tokens_q, heads, dv] is bf16, out and lse are f32
+// from either forward. Deterministic (no float atomics); differs from the f32 backward on the same
+// inputs by P and dS being rounded to bf16 in the products dV = P^T dO, dK = dS^T Q, dQ = dS K.
+void attention_backward_bf16(const AttentionProblemBf16& p, const float* out, const float* lse,
+                             const uint16_t* dout, float* dq, float* dk, float* dv, float* dsink);
+
 }  // namespace attn::cuda

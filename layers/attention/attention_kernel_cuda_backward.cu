@@ -13,38 +13,6 @@ constexpr int kBq = 32, kBk = 32;
 constexpr int kWarps = kThreads / 32;
 constexpr int kKeysPerWarp = kBk / kWarps;  // dK/dV accumulation: warp w owns 4 keys
 
-// D_i = <dO_i, O_i> (= sum_j P_ij dP_ij); one warp per row, fixed shuffle tree.
-__global__ void __launch_bounds__(kThreads)
-    delta_kernel(int64_t rows, int64_t dv, const float* out, const float* dout, float* delta) {
-  const int64_t row = (blockIdx.x * int64_t(kThreads) + threadIdx.x) / 32;
-  const int lane = threadIdx.x % 32;
-  if (row >= rows) return;  // uniform per warp
-  float acc = 0.0f;
-  for (int64_t c = lane; c < dv; c += 32) acc += dout[row * dv + c] * out[row * dv + c];
-  for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-  if (lane == 0) delta[row] = acc;
-}
-
-// dz_h -= sum_i p_sink,i D_i with p_sink,i = exp(z_h - lse'_i) (0 for empty rows); one block
-// per head, fixed strided partition then a shared-memory tree.
-__global__ void __launch_bounds__(kThreads)
-    dsink_kernel(int64_t tokens, int64_t heads, const float* sink, const float* lse,
-                 const float* delta, float* dsink) {
-  __shared__ float red[kThreads];
-  const int64_t h = blockIdx.x;
-  const float z = sink[h];
-  float acc = 0.0f;
-  for (int64_t i = threadIdx.x; i < tokens; i += kThreads)
-    acc += expf(z - lse[i * heads + h]) * delta[i * heads + h];
-  red[threadIdx.x] = acc;
-  __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) dsink[h] -= red[0];
-}
-
 // What a thread needs of its rows ty * R + i of a query tile of head h.
 template <int R>
 struct Rows {
@@ -256,44 +224,23 @@ void attention_backward(const AttentionProblem& p, const float* out, const float
   check_problem(p, "attention_backward");
   const int64_t rows = p.tokens_q * p.heads;
   if (rows == 0) return;  // no query: every gradient is zero
-  // Stream-ordered scratch D [tokens_q, heads]: freed after the kernels that read it, without a
-  // host sync, also when a launch throws.
-  struct Scratch {
-    float* ptr = nullptr;
-    ~Scratch() {
-      if (ptr) cudaFreeAsync(ptr, compute_stream());
-    }
-  } scratch;
-  CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&scratch.ptr), rows * sizeof(float),
-                             compute_stream()));
-  float* delta = scratch.ptr;
-  delta_kernel<<<static_cast<unsigned>((rows * 32 + kThreads - 1) / kThreads), kThreads, 0,
-                 compute_stream()>>>(rows, p.dv, out, dout, delta);
-  CUDA_CHECK(cudaGetLastError());
-  if (dsink && p.sink) {
-    dsink_kernel<<<static_cast<unsigned>(p.heads), kThreads, 0, compute_stream()>>>(
-        p.tokens_q, p.heads, p.sink, lse, delta, dsink);
-    CUDA_CHECK(cudaGetLastError());
-  }
-  with_head_dims(p.d, p.dv, [&](auto dq_dim, auto dv_dim) {
-    constexpr int DQ = decltype(dq_dim)::value, DV = decltype(dv_dim)::value;
-    if ((dk || dv) && p.tokens_k > 0) {
-      const dim3 grid(static_cast<unsigned>(grid_tiles(p.tokens_k, p.docs, kBk)),
-                      static_cast<unsigned>(p.kv_heads));
-      const size_t smem = sizeof(float) * ((kBk + kBq) * (DQ + 1 + DV + 1) + 2 * kBq * (kBk + 1));
-      launch(backward_kv_kernel<DQ, DV>, grid, smem, p, lse, static_cast<const float*>(delta), dout,
-             extras, dk, dv);
-    }
-    if (dq) {
-      const dim3 grid(static_cast<unsigned>(grid_tiles(p.tokens_q, p.docs, kBq)),
-                      static_cast<unsigned>(p.heads));
-      const size_t smem = sizeof(float) * ((kBq + kBk) * (DQ + 1 + DV + 1) + kBq * (kBk + 1));
-      launch(backward_q_kernel<DQ, DV>, grid, smem, p, lse, static_cast<const float*>(delta), dout,
-             extras, dq);
-    }
+  with_delta(p.tokens_q, p.heads, p.dv, out, dout, lse, p.sink, dsink, [&](const float* delta) {
+    with_head_dims(p.d, p.dv, [&](auto dq_dim, auto dv_dim) {
+      constexpr int DQ = decltype(dq_dim)::value, DV = decltype(dv_dim)::value;
+      if ((dk || dv) && p.tokens_k > 0) {
+        const dim3 grid(static_cast<unsigned>(grid_tiles(p.tokens_k, p.docs, kBk)),
+                        static_cast<unsigned>(p.kv_heads));
+        const size_t smem = sizeof(float) * ((kBk + kBq) * (DQ + 1 + DV + 1) + 2 * kBq * (kBk + 1));
+        launch(backward_kv_kernel<DQ, DV>, grid, smem, p, lse, delta, dout, extras, dk, dv);
+      }
+      if (dq) {
+        const dim3 grid(static_cast<unsigned>(grid_tiles(p.tokens_q, p.docs, kBq)),
+                        static_cast<unsigned>(p.heads));
+        const size_t smem = sizeof(float) * ((kBq + kBk) * (DQ + 1 + DV + 1) + kBq * (kBk + 1));
+        launch(backward_q_kernel<DQ, DV>, grid, smem, p, lse, delta, dout, extras, dq);
+      }
+    });
   });
-  scratch.ptr = nullptr;
-  CUDA_CHECK(cudaFreeAsync(delta, compute_stream()));
 }
 
 }  // namespace attn::cuda

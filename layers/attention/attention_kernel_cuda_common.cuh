@@ -194,14 +194,91 @@ void with_head_dims(int64_t d, int64_t dv, F&& f) {
   }
 }
 
-// Launches on the compute stream with `smem` bytes of dynamic shared memory (above 48 KB needs
-// the per-kernel opt-in, set on every launch since it is per device).
+// Launches `threads` per block on the compute stream with `smem` bytes of dynamic shared memory
+// (above 48 KB needs the per-kernel opt-in, set on every launch since it is per device).
 template <typename... Params, typename... Args>
-void launch(void (*kernel)(Params...), dim3 grid, size_t smem, Args... args) {
+void launch_blocks(void (*kernel)(Params...), dim3 grid, int threads, size_t smem, Args... args) {
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   static_cast<int>(smem)));
-  kernel<<<grid, kThreads, smem, compute_stream()>>>(args...);
+  kernel<<<grid, threads, smem, compute_stream()>>>(args...);
   CUDA_CHECK(cudaGetLastError());
+}
+
+template <typename... Params, typename... Args>
+void launch(void (*kernel)(Params...), dim3 grid, size_t smem, Args... args) {
+  launch_blocks(kernel, grid, kThreads, smem, args...);
+}
+
+// The backward's prologue, shared by the f32 and the bf16 (raw uint16_t dO) kernels.
+__device__ inline float widen(float x) {
+  return x;
+}
+__device__ inline float widen(uint16_t bf16) {
+  return __uint_as_float(static_cast<uint32_t>(bf16) << 16);  // exact
+}
+
+// D_i = <dO_i, O_i> (= sum_j P_ij dP_ij); one warp per row, fixed shuffle tree.
+template <typename DoutT>
+__global__ void __launch_bounds__(kThreads)
+    delta_kernel(int64_t rows, int64_t dv, const float* out, const DoutT* dout, float* delta) {
+  const int64_t row = (blockIdx.x * int64_t(kThreads) + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;  // uniform per warp
+  float acc = 0.0f;
+  for (int64_t c = lane; c < dv; c += 32) acc += widen(dout[row * dv + c]) * out[row * dv + c];
+  for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+  if (lane == 0) delta[row] = acc;
+}
+
+// dz_h -= sum_i p_sink,i D_i with p_sink,i = exp(z_h - lse'_i) (0 for empty rows); one block
+// per head, fixed strided partition then a shared-memory tree. (A template only so that both
+// .cu files may include it.)
+template <int Threads>
+__global__ void __launch_bounds__(Threads)
+    dsink_kernel(int64_t tokens, int64_t heads, const float* sink, const float* lse,
+                 const float* delta, float* dsink) {
+  __shared__ float red[Threads];
+  const int64_t h = blockIdx.x;
+  const float z = sink[h];
+  float acc = 0.0f;
+  for (int64_t i = threadIdx.x; i < tokens; i += Threads)
+    acc += expf(z - lse[i * heads + h]) * delta[i * heads + h];
+  red[threadIdx.x] = acc;
+  __syncthreads();
+  for (int s = Threads / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) dsink[h] -= red[0];
+}
+
+// D [tokens_q, heads] into stream-ordered scratch, the sink gradient from it (when dsink and
+// sink), then grads(delta) queues the gradient kernels; the scratch is freed after them, without
+// a host sync, also when a launch throws.
+template <typename DoutT, typename Grads>
+void with_delta(int64_t tokens_q, int64_t heads, int64_t dv, const float* out, const DoutT* dout,
+                const float* lse, const float* sink, float* dsink, Grads&& grads) {
+  const int64_t rows = tokens_q * heads;
+  struct Scratch {
+    float* ptr = nullptr;
+    ~Scratch() {
+      if (ptr) cudaFreeAsync(ptr, compute_stream());
+    }
+  } scratch;
+  CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&scratch.ptr), rows * sizeof(float),
+                             compute_stream()));
+  float* delta = scratch.ptr;
+  delta_kernel<DoutT><<<static_cast<unsigned>((rows * 32 + kThreads - 1) / kThreads), kThreads, 0,
+                        compute_stream()>>>(rows, dv, out, dout, delta);
+  CUDA_CHECK(cudaGetLastError());
+  if (dsink && sink) {
+    dsink_kernel<kThreads><<<static_cast<unsigned>(heads), kThreads, 0, compute_stream()>>>(
+        tokens_q, heads, sink, lse, delta, dsink);
+    CUDA_CHECK(cudaGetLastError());
+  }
+  grads(static_cast<const float*>(delta));
+  scratch.ptr = nullptr;
+  CUDA_CHECK(cudaFreeAsync(delta, compute_stream()));
 }
 
 // Sizes the kernels support; checked before every launch.

@@ -1,110 +1,23 @@
 // CUDA attention forward on tensor cores: bf16 q/k/v, f32 accumulation (mma.sync m16n8k16),
 // same packed-documents semantics and the same out/lse as the f32 forward, for d = dv in {64, 128}.
-#include <cuda_bf16.h>
-
 #include <algorithm>
 #include <climits>
 #include <cstdint>
-#include <cstring>
 
 #include "layers/attention/attention_kernel_cuda.h"
 #include "layers/attention/attention_kernel_cuda_common.cuh"
+#include "layers/attention/attention_kernel_cuda_mma.cuh"
 
 namespace attn::cuda {
 
 namespace attention {
 namespace {
 
-// 64 query rows per block, 16 per warp; key/value tiles of 64 keys.
-constexpr int kMmaWarps = 4, kMmaThreads = 32 * kMmaWarps, kMmaBq = 16 * kMmaWarps, kMmaBk = 64;
-// Shared rows are padded by 8 bf16 (16 bytes): a row is then 4 banks (mod 32) after the previous
-// one, so the 8 rows x 4 words a quad-structured fragment load touches hit 32 distinct banks
-// (K: 32-bit loads at row g, word tig; V: 16-bit loads at rows 2 tig (+1), column g).
-constexpr int kPad = 8;
-
-// Fragment layouts of mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (PTX ISA, "Matrix
-// fragments for mma.m16n8k16"); lane t, g = t / 4 (groupID), tig = t % 4 (thread in group).
-// Each 32-bit register holds two bf16, the lower column/row index in the low half.
-//   A (16 x 16, row-major), 4 registers: a[0] = A(g, 2tig..2tig+1), a[1] = A(g+8, 2tig..),
-//     a[2] = A(g, 2tig+8..), a[3] = A(g+8, 2tig+8..).
-//   B (16 x 8, "col": indexed [k][n]), 2 registers: b[0] = B(k = 2tig..2tig+1, n = g),
-//     b[1] = B(k = 2tig+8..2tig+9, n = g).
-//   C/D (16 x 8, f32), 4 registers: c[0..1] = C(g, 2tig..2tig+1), c[2..3] = C(g+8, 2tig..).
-// S = Q K^T: A = a 16 x 16 slice of Q (rows, head dims), B(k, n) = K(key n, dim k), so b[0] is
-// one 32-bit load of two adjacent dims of key row g. O += P V: A = P (rows, 16 keys), which is
-// exactly two adjacent 8-key C tiles of S: a[0] = S tile 2c (c0, c1), a[1] = S tile 2c (c2, c3),
-// a[2] = S tile 2c+1 (c0, c1), a[3] = S tile 2c+1 (c2, c3); B(k, n) = V(key k, dim n).
-__device__ inline void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-      "{%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#else
-  __trap();  // never launched: the host wrapper checks compute capability 8.0
-#endif
-}
-
-__device__ inline uint32_t pack_bf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (low half) = lo
-  uint32_t u;
-  memcpy(&u, &v, sizeof(u));
-  return u;
-}
-
-__device__ inline uint32_t pack_u16(uint16_t lo, uint16_t hi) {
-  return static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16);
-}
-
-// Max / sum over the 4 lanes of a quad (the lanes holding one C row).
-__device__ inline float quad_max(float x) {
-  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-__device__ inline float quad_sum(float x) {
-  x += __shfl_xor_sync(0xffffffffu, x, 1);
-  return x + __shfl_xor_sync(0xffffffffu, x, 2);
-}
-
-// Rows [0, n) of a [kMmaBk][D] tile from global rows src + r * src_ld into dst[r][ld], zero rows
-// past n (V rows there meet P = 0, and 0 * garbage could be NaN). 16-byte copies: the wrapper
-// checks the alignment of k/v, and src_ld and D are multiples of 8 elements.
-template <int D>
-__device__ inline void load_kv_tile(uint16_t* dst, const uint16_t* src, int64_t src_ld, int n) {
-  constexpr int ld = D + kPad, chunks = D / 8;
-  for (int e = threadIdx.x; e < kMmaBk * chunks; e += kMmaThreads) {
-    const int r = e / chunks, c = (e % chunks) * 8;
-    uint4 x = make_uint4(0, 0, 0, 0);
-    if (r < n) x = *reinterpret_cast<const uint4*>(src + r * src_ld + c);
-    *reinterpret_cast<uint4*>(dst + r * ld + c) = x;
-  }
-}
-
-// Union of the visible intervals of rows [t0, t1), clamped to [0, klen); lo > hi when empty.
-__device__ inline void key_range(const AttentionProblemBf16& p, int64_t t0, int64_t t1, int klen,
-                                 int& lo, int& hi) {
-  __shared__ int s_lo, s_hi;
-  if (threadIdx.x == 0) {
-    s_lo = INT_MAX;
-    s_hi = -1;
-  }
-  __syncthreads();
-  for (int64_t i = t0 + threadIdx.x; i < t1; i += blockDim.x) {
-    const int l = max(p.row_lo[i], 0), h = min(p.row_hi[i], klen - 1);
-    if (l <= h) {
-      atomicMin(&s_lo, l);
-      atomicMax(&s_hi, h);
-    }
-  }
-  __syncthreads();
-  lo = s_lo;
-  hi = s_hi;
-}
-
 // One block per (64-row query tile, head); warp w owns rows 16 w .. 16 w + 15 of the tile, lane
 // t its rows g and g + 8. Q stays in A fragments, K/V tiles stream through shared memory, and
 // the online softmax runs on the S fragments (row state m, l per thread for its two rows).
+// S = Q K^T: A = Q (rows, 16 dims), B(k, n) = K(key n, dim k). O += P V: A = P (rows, 16 keys)
+// packed from two S tiles, B(k, n) = V(key k, dim n). Layouts: attention_kernel_cuda_mma.cuh.
 template <int D>
 __global__ void __launch_bounds__(kMmaThreads)
     forward_mma_kernel(AttentionProblemBf16 p, float* out, float* lse) {
@@ -154,8 +67,8 @@ __global__ void __launch_bounds__(kMmaThreads)
     // Also the barrier before the previous tile's ks/vs are overwritten.
     if (!__syncthreads_or(rows_see<2>(lo, hi, jb, jb + kMmaBk - 1))) continue;
     const int nk = min(kMmaBk, klen - jb);
-    load_kv_tile<D>(ks, p.k + ((k0 + jb) * Hk + gk) * D, Hk * D, nk);
-    load_kv_tile<D>(vs, p.v + ((k0 + jb) * Hk + gk) * D, Hk * D, nk);
+    load_tile_bf16<D>(ks, p.k + ((k0 + jb) * Hk + gk) * D, Hk * D, nk);
+    load_tile_bf16<D>(vs, p.v + ((k0 + jb) * Hk + gk) * D, Hk * D, nk);
     __syncthreads();
 
     // s[n] is the C tile of keys jb + 8n .. 8n + 7.
@@ -163,11 +76,10 @@ __global__ void __launch_bounds__(kMmaThreads)
 #pragma unroll
     for (int n = 0; n < NS; ++n) {
       s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-      const uint16_t* krow = ks + (n * 8 + g) * ld + 2 * tig;  // B(k, n=g) = K(key 8n+g, dim k)
 #pragma unroll
       for (int kc = 0; kc < KC; ++kc) {
-        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(krow + kc * 16);
-        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(krow + kc * 16 + 8);
+        uint32_t b0, b1;
+        load_b_trans(b0, b1, ks, ld, n * 8, kc * 16);  // B(k, n') = K(key 8n + n', dim 16kc + k)
         mma_bf16(s[n], qa[kc], b0, b1);
       }
     }
@@ -210,15 +122,12 @@ __global__ void __launch_bounds__(kMmaThreads)
     // O += P V over 4 chunks of 16 keys; B(k, n=g) = V(key 16c + k, dim 8nd + g).
 #pragma unroll
     for (int c = 0; c < kMmaBk / 16; ++c) {
-      const uint32_t pa[4] = {
-          pack_bf16(s[2 * c][0], s[2 * c][1]), pack_bf16(s[2 * c][2], s[2 * c][3]),
-          pack_bf16(s[2 * c + 1][0], s[2 * c + 1][1]), pack_bf16(s[2 * c + 1][2], s[2 * c + 1][3])};
-      const uint16_t* vk = vs + (c * 16 + 2 * tig) * ld + g;  // V(key 16c + 2tig, dim g)
+      uint32_t pa[4];
+      pack_a(pa, s[2 * c], s[2 * c + 1]);
 #pragma unroll
       for (int nd = 0; nd < ND; ++nd) {
-        const uint16_t* v = vk + nd * 8;
-        const uint32_t b0 = pack_u16(v[0], v[ld]);
-        const uint32_t b1 = pack_u16(v[8 * ld], v[9 * ld]);
+        uint32_t b0, b1;
+        load_b(b0, b1, vs, ld, c * 16, nd * 8);
         mma_bf16(o[nd], pa, b0, b1);
       }
     }

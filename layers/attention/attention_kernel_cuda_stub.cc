@@ -17,5 +17,9 @@ void attention_key_mass(const AttentionProblem&, const float*, const float*, flo
 void attention_forward_bf16(const AttentionProblemBf16&, float*, float*) {
   ATTN_FAIL(kInternal, "CUDA kernel called in a CPU-only build");
 }
+void attention_backward_bf16(const AttentionProblemBf16&, const float*, const float*,
+                             const uint16_t*, float*, float*, float*, float*) {
+  ATTN_FAIL(kInternal, "CUDA kernel called in a CPU-only build");
+}
 
 }  // namespace attn::cuda

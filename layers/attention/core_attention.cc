@@ -161,19 +161,23 @@ Tensor to_bf16(const Tensor& x) {
   return y;
 }
 
-// bf16 copies of q, k, v for the forward only; the backward recomputes in f32 from the saved
-// f32 inputs and this forward's out and lse (consistent to bf16 rounding).
-void forward_bf16(const Tensor& q, const Tensor& k, const Tensor& v,
-                  const cuda::AttentionProblem& p, float* out, float* lse) {
-  const Tensor qb = to_bf16(q), kb = to_bf16(k), vb = to_bf16(v);
-  cuda::AttentionProblemBf16 b;
-  b.q = qb.data<uint16_t>(), b.k = kb.data<uint16_t>(), b.v = vb.data<uint16_t>();
+// The tensor-core problem over bf16 copies of q, k, v (same documents, masks and sink).
+struct Bf16Operands {
+  Tensor q, k, v;
+  cuda::AttentionProblemBf16 problem;
+};
+
+Bf16Operands bf16_operands(const Tensor& q, const Tensor& k, const Tensor& v,
+                           const cuda::AttentionProblem& p) {
+  Bf16Operands o{to_bf16(q), to_bf16(k), to_bf16(v), {}};
+  cuda::AttentionProblemBf16& b = o.problem;
+  b.q = o.q.data<uint16_t>(), b.k = o.k.data<uint16_t>(), b.v = o.v.data<uint16_t>();
   b.heads = p.heads, b.kv_heads = p.kv_heads, b.d = p.d, b.dv = p.dv;
   b.tokens_q = p.tokens_q, b.tokens_k = p.tokens_k;
   b.cu_q = p.cu_q, b.cu_k = p.cu_k, b.docs = p.docs;
   b.row_lo = p.row_lo, b.row_hi = p.row_hi, b.key_valid = p.key_valid;
   b.sink = p.sink, b.scale = p.scale;
-  cuda::attention_forward_bf16(b, out, lse);
+  return o;
 }
 
 // The op on the GPU: forward (+ key mass) now, the backward closure on the same device.
@@ -188,8 +192,11 @@ CoreAttentionResult core_attention_cuda(const Tensor& q, const Tensor& k, const 
   const cuda::AttentionForwardStats st{
       data_or_null<float>(res.stats.entropy), data_or_null<float>(res.stats.entropy_normalized),
       data_or_null<float>(res.stats.prob_sq_sum), data_or_null<float>(res.stats.first_token_mass)};
-  if (use_tensor_cores(p, want))
-    forward_bf16(q, k, v, p, res.out.data<float>(), res.lse.data<float>());
+  // The bf16 copies are made again in the backward rather than kept alive across the step.
+  const bool tensor_cores = use_tensor_cores(p, want);
+  if (tensor_cores)
+    cuda::attention_forward_bf16(bf16_operands(q, k, v, p).problem, res.out.data<float>(),
+                                 res.lse.data<float>());
   else
     cuda::attention_forward(p, res.out.data<float>(), res.lse.data<float>(), st);
   if (want.key_mass) {
@@ -206,6 +213,15 @@ CoreAttentionResult core_attention_cuda(const Tensor& q, const Tensor& k, const 
   record("core_attention", outputs, [=] {
     const cuda::AttentionProblem bp = cuda_problem(q, k, v, sink, idx, scale);
     Tensor dout = out.has_grad() ? out.grad() : Tensor::zeros(out.shape(), out.dtype(), dev);
+    if (tensor_cores) {  // no statistics were asked, so no entropy gradient either
+      const Bf16Operands b = bf16_operands(q, k, v, bp);
+      cuda::attention_backward_bf16(
+          b.problem, out.data<float>(), lse.data<float>(), to_bf16(dout).data<uint16_t>(),
+          data_or_null<float>(grad_target(q)), data_or_null<float>(grad_target(k)),
+          data_or_null<float>(grad_target(v)),
+          sink.defined() ? data_or_null<float>(grad_target(sink)) : nullptr);
+      return;
+    }
     cuda::AttentionBackwardExtras extras;
     if (entropy.defined() && entropy.has_grad() && !sink.defined()) {
       extras.entropy_grad = entropy.grad().data<float>();

@@ -63,9 +63,9 @@ struct CoreAttentionResult {
 // have fewer queries than keys: its queries are then the last q_len positions);
 // sink: undefined, or [heads] learnable per-head sink logits (an extra key with value 0).
 // kv_heads divides heads (GQA/MQA). Differentiable in q, k, v and sink.
-// On CUDA (f32 tensors): under the bf16 matmul precision (train.precision BF16) the forward
-// runs on tensor cores with bf16 copies of q, k, v when d = dv is 64 or 128 and no row
-// statistics are requested; otherwise, and for the backward, the f32 kernel.
+// On CUDA (f32 tensors): under the bf16 matmul precision (train.precision BF16) forward and
+// backward run on tensor cores with bf16 copies of q, k, v (and dout) when d = dv is 64 or 128
+// and no row statistics are requested; otherwise the f32 kernels.
 CoreAttentionResult core_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                    const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
                                    const Tensor& sink, const CoreAttentionOptions& options);

@@ -154,7 +154,7 @@ bool bench_attn(const Options& o) {
       // the backward is the f32 kernel either way.
       json row{{"kind", "attn"},
                {"backend", "attnlab-core-attention"},
-               {"dtype", o.attn_precision == "bf16" ? "bf16 fwd, f32 bwd" : "f32"},
+               {"dtype", o.attn_precision == "bf16" ? "bf16" : "f32"},
                {"B", B},
                {"H", H},
                {"T", T},
@@ -222,7 +222,7 @@ bool bench_gpt(const Options& o) {
            {"T", s.seq},
            {"vocab", s.vocab},
            {"matmul_precision", o.precision},
-           {"attention_dtype", o.precision == "bf16" ? "bf16 fwd, f32 bwd" : "f32"},
+           {"attention_dtype", o.precision == "bf16" ? "bf16" : "f32"},
            {"params_dtype", "f32"},
            {"mlp", "gelu-tanh"},
            {"optimizer", "adamw-fused"}};
