@@ -156,8 +156,10 @@ __device__ inline bool rows_see(const int (&lo)[R], const int (&hi)[R], int c0, 
 
 // Union [lo, hi] of the visible intervals of rows [t0, t1), clamped to the document's klen
 // keys; lo > hi when no row sees anything. Integer atomics on shared memory: order-free.
-__device__ inline void block_key_range(const AttentionProblem& p, int64_t t0, int64_t t1, int klen,
-                                       int& lo, int& hi) {
+// Problem: AttentionProblem or AttentionProblemBf16 (only the row intervals are read).
+template <typename Problem>
+__device__ inline void block_key_range(const Problem& p, int64_t t0, int64_t t1, int klen, int& lo,
+                                       int& hi) {
   __shared__ int s_lo, s_hi;
   if (threadIdx.x == 0) {
     s_lo = INT_MAX;

@@ -56,7 +56,7 @@ __global__ void __launch_bounds__(kMmaThreads)
     }
   }
   int key_lo, key_hi;
-  key_range(p, span.t0, span.t1, klen, key_lo, key_hi);
+  block_key_range(p, span.t0, span.t1, klen, key_lo, key_hi);
 
   float m[2] = {-kInf, -kInf}, l[2] = {0.0f, 0.0f};  // l: this lane's partial row sums
   float o[ND][4];

@@ -117,25 +117,4 @@ __device__ inline void load_tile_bf16(uint16_t* dst, const uint16_t* src, int64_
   }
 }
 
-// Union of the visible intervals of rows [t0, t1), clamped to [0, klen); lo > hi when empty.
-__device__ inline void key_range(const AttentionProblemBf16& p, int64_t t0, int64_t t1, int klen,
-                                 int& lo, int& hi) {
-  __shared__ int s_lo, s_hi;
-  if (threadIdx.x == 0) {
-    s_lo = INT_MAX;
-    s_hi = -1;
-  }
-  __syncthreads();
-  for (int64_t i = t0 + threadIdx.x; i < t1; i += blockDim.x) {
-    const int l = max(p.row_lo[i], 0), h = min(p.row_hi[i], klen - 1);
-    if (l <= h) {
-      atomicMin(&s_lo, l);
-      atomicMax(&s_hi, h);
-    }
-  }
-  __syncthreads();
-  lo = s_lo;
-  hi = s_hi;
-}
-
 }  // namespace attn::cuda::attention

@@ -193,7 +193,7 @@ __global__ void __launch_bounds__(kMmaThreads)
   load_tile_bf16<D>(qs, p.q + (span.t0 * H + h) * D, H * D, n);
   load_tile_bf16<D>(dos, dout + (span.t0 * H + h) * D, H * D, n);
   int key_lo, key_hi;
-  key_range(p, span.t0, span.t1, klen, key_lo, key_hi);  // also the barrier after qs, dos
+  block_key_range(p, span.t0, span.t1, klen, key_lo, key_hi);  // also the barrier after qs, dos
   float acc[ND][4];
 #pragma unroll
   for (int nd = 0; nd < ND; ++nd) acc[nd][0] = acc[nd][1] = acc[nd][2] = acc[nd][3] = 0.0f;
