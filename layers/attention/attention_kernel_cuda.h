@@ -60,8 +60,8 @@ void attention_key_mass(const AttentionProblem& p, const float* lse, const float
 // The tensor-core forward (attention_kernel_cuda_mma.cu): bf16 q/k/v (raw bits, as uint16_t),
 // f32 accumulation, for d = dv in {64, 128} and compute capability 8.0+; other fields as in
 // AttentionProblem (k and v 16-byte aligned). No statistics. out [tokens_q, heads, dv] and lse
-// [tokens_q, heads] mean exactly what attention_forward writes, so attention_backward (f32) can
-// consume them; results differ from the f32 forward by P being rounded to bf16 in P V.
+// [tokens_q, heads] mean exactly what attention_forward writes, so either backward can consume
+// them; results differ from the f32 forward by P being rounded to bf16 in P V.
 struct AttentionProblemBf16 {
   const uint16_t* q = nullptr;  // [tokens_q, heads, d]
   const uint16_t* k = nullptr;  // [tokens_k, kv_heads, d]

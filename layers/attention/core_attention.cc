@@ -148,8 +148,8 @@ cuda::AttentionProblem cuda_problem(const Tensor& q, const Tensor& k, const Tens
   return p;
 }
 
-// Under bf16 matrix products (train.precision BF16) the forward runs on tensor cores when the
-// kernel covers the problem: d = dv in {64, 128} and no row statistics (they are f32-only).
+// Under bf16 matrix products (train.precision BF16) forward and backward run on tensor cores when
+// the kernels cover the problem: d = dv in {64, 128} and no row statistics (they are f32-only).
 bool use_tensor_cores(const cuda::AttentionProblem& p, const AttentionStatsRequest& want) {
   return cuda_matmul_precision() == MatmulPrecision::kBf16 && p.d == p.dv &&
          (p.d == 64 || p.d == 128) && !want.entropy && !want.prob_sq_sum && !want.first_token_mass;

@@ -150,8 +150,8 @@ bool bench_attn(const Options& o) {
   for (int64_t D : o.Ds) {
     for (int64_t T : o.Ts) {
       const int64_t H = o.width / D, B = std::max<int64_t>(1, o.tokens / T), n = B * T;
-      // Under the bf16 precision the forward runs on tensor cores (bf16 copies of q, k, v);
-      // the backward is the f32 kernel either way.
+      // Under the bf16 precision forward and backward run on tensor cores (bf16 copies of q, k,
+      // v and dout).
       json row{{"kind", "attn"},
                {"backend", "attnlab-core-attention"},
                {"dtype", o.attn_precision == "bf16" ? "bf16" : "f32"},
