@@ -10,10 +10,13 @@ namespace attn::cuda {
 // Indices in row_lo/row_hi are relative to the start of the row's document in the key sequence;
 // a row with lo > hi sees nothing. head_dim d and dv must be in [1, 128]. The CPU tile sizes
 // have no counterpart: the kernels use their own tiles (results differ by rounding only).
-struct AttentionProblem {
-  const float* q = nullptr;  // [tokens_q, heads, d]
-  const float* k = nullptr;  // [tokens_k, kv_heads, d]
-  const float* v = nullptr;  // [tokens_k, kv_heads, dv]
+// E is the element type of q, k, v: float, or uint16_t holding bf16 bits (the tensor-core
+// kernels); everything else is the same for both.
+template <typename E>
+struct AttentionProblemOf {
+  const E* q = nullptr;  // [tokens_q, heads, d]
+  const E* k = nullptr;  // [tokens_k, kv_heads, d]
+  const E* v = nullptr;  // [tokens_k, kv_heads, dv]
   int64_t heads = 0, kv_heads = 0, d = 0, dv = 0;
   // Host copies of cu_q[docs] and cu_k[docs]: they size the grids without a device read.
   int64_t tokens_q = 0, tokens_k = 0;
@@ -25,7 +28,16 @@ struct AttentionProblem {
   const uint8_t* key_valid = nullptr;  // [tokens_k] or null (all valid)
   const float* sink = nullptr;         // [heads] or null
   float scale = 1;
+
+  // The same problem over other q, k, v (e.g. their bf16 copies).
+  template <typename F>
+  AttentionProblemOf<F> with_operands(const F* q2, const F* k2, const F* v2) const {
+    return {q2,   k2,   v2,   heads,  kv_heads, d,         dv,   tokens_q, tokens_k,
+            cu_q, cu_k, docs, row_lo, row_hi,   key_valid, sink, scale};
+  }
 };
+using AttentionProblem = AttentionProblemOf<float>;
+using AttentionProblemBf16 = AttentionProblemOf<uint16_t>;
 
 // Optional per-row outputs of the forward ([tokens_q, heads] each; null = not wanted).
 struct AttentionForwardStats {
@@ -58,26 +70,10 @@ void attention_key_mass(const AttentionProblem& p, const float* lse, const float
                         float* key_mass);
 
 // The tensor-core forward (attention_kernel_cuda_mma.cu): bf16 q/k/v (raw bits, as uint16_t),
-// f32 accumulation, for d = dv in {64, 128} and compute capability 8.0+; other fields as in
-// AttentionProblem (k and v 16-byte aligned). No statistics. out [tokens_q, heads, dv] and lse
+// f32 accumulation, for d = dv in {64, 128} and compute capability 8.0+ (q 4-byte, k and v
+// 16-byte aligned). No statistics. out [tokens_q, heads, dv] and lse
 // [tokens_q, heads] mean exactly what attention_forward writes, so either backward can consume
 // them; results differ from the f32 forward by P being rounded to bf16 in P V.
-struct AttentionProblemBf16 {
-  const uint16_t* q = nullptr;  // [tokens_q, heads, d]
-  const uint16_t* k = nullptr;  // [tokens_k, kv_heads, d]
-  const uint16_t* v = nullptr;  // [tokens_k, kv_heads, dv]
-  int64_t heads = 0, kv_heads = 0, d = 0, dv = 0;
-  int64_t tokens_q = 0, tokens_k = 0;
-  const int32_t* cu_q = nullptr;  // [docs + 1]
-  const int32_t* cu_k = nullptr;  // [docs + 1]
-  int64_t docs = 0;
-  const int32_t* row_lo = nullptr;     // [tokens_q]
-  const int32_t* row_hi = nullptr;     // [tokens_q]
-  const uint8_t* key_valid = nullptr;  // [tokens_k] or null (all valid)
-  const float* sink = nullptr;         // [heads] or null
-  float scale = 1;
-};
-
 void attention_forward_bf16(const AttentionProblemBf16& p, float* out, float* lse);
 
 // The tensor-core backward (attention_kernel_cuda_mma_backward.cu): attention_backward's contract

@@ -170,13 +170,7 @@ struct Bf16Operands {
 Bf16Operands bf16_operands(const Tensor& q, const Tensor& k, const Tensor& v,
                            const cuda::AttentionProblem& p) {
   Bf16Operands o{to_bf16(q), to_bf16(k), to_bf16(v), {}};
-  cuda::AttentionProblemBf16& b = o.problem;
-  b.q = o.q.data<uint16_t>(), b.k = o.k.data<uint16_t>(), b.v = o.v.data<uint16_t>();
-  b.heads = p.heads, b.kv_heads = p.kv_heads, b.d = p.d, b.dv = p.dv;
-  b.tokens_q = p.tokens_q, b.tokens_k = p.tokens_k;
-  b.cu_q = p.cu_q, b.cu_k = p.cu_k, b.docs = p.docs;
-  b.row_lo = p.row_lo, b.row_hi = p.row_hi, b.key_valid = p.key_valid;
-  b.sink = p.sink, b.scale = p.scale;
+  o.problem = p.with_operands(o.q.data<uint16_t>(), o.k.data<uint16_t>(), o.v.data<uint16_t>());
   return o;
 }
 

@@ -156,14 +156,9 @@ Bf16Problem make_problem(const Bf16Case& c, uint64_t seed) {
   pf.key_valid = pr.valid.defined() ? static_cast<const uint8_t*>(pr.valid.raw()) : nullptr;
   pf.sink = c.sink ? pr.sink.data<float>() : nullptr;
   pf.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.d)));
-  cuda::AttentionProblemBf16& pb = pr.pb;
-  pb.q = static_cast<const uint16_t*>(pr.q.raw()), pb.k = static_cast<const uint16_t*>(pr.k.raw());
-  pb.v = static_cast<const uint16_t*>(pr.v.raw());
-  pb.heads = pf.heads, pb.kv_heads = pf.kv_heads, pb.d = pb.dv = c.d;
-  pb.tokens_q = tq, pb.tokens_k = tk;
-  pb.cu_q = pf.cu_q, pb.cu_k = pf.cu_k, pb.docs = docs;
-  pb.row_lo = pf.row_lo, pb.row_hi = pf.row_hi, pb.key_valid = pf.key_valid, pb.sink = pf.sink;
-  pb.scale = pf.scale;
+  pr.pb = pf.with_operands(static_cast<const uint16_t*>(pr.q.raw()),
+                           static_cast<const uint16_t*>(pr.k.raw()),
+                           static_cast<const uint16_t*>(pr.v.raw()));
   return pr;
 }
 
