@@ -121,20 +121,20 @@ void detail::axpy_into(const Tensor& y, double alpha, const Tensor& x) {
 }
 
 void detail::add_bias_backward(const Tensor& x, const Tensor& bias, const Tensor& dout) {
-  const int64_t cols = bias.size(0), rows = x.numel() / std::max<int64_t>(cols, 1);
-  if (x.requires_grad()) axpy_into(x.grad_or_zeros(), 1.0, dout);
+  const int64_t cols = bias.size(0), rows = dout.numel() / std::max<int64_t>(cols, 1);
+  if (x.defined() && x.requires_grad()) axpy_into(x.grad_or_zeros(), 1.0, dout);
   if (!bias.requires_grad()) return;
-  if (x.device().is_cuda()) {
+  if (dout.device().is_cuda()) {
     // Column sums of dout in two deterministic passes; the caching allocator hands the scratch
     // out again only to work queued after them on the same stream.
     const int64_t floats = cuda::sum_axis_scratch(1, rows, cols);
     Tensor scratch;
-    if (floats > 0) scratch = Tensor::empty({floats}, DType::kF32, x.device());
+    if (floats > 0) scratch = Tensor::empty({floats}, DType::kF32, dout.device());
     cuda::sum_axis(bias.grad_or_zeros().data<float>(), dout.data<float>(), 1, rows, cols, 1.0f,
                    true, floats > 0 ? scratch.data<float>() : nullptr);
     return;
   }
-  detail::dispatch_float(x, "add_bias", [&](auto tag) {
+  detail::dispatch_float(dout, "add_bias", [&](auto tag) {
     using T = decltype(tag);
     cpu::sum_axis<T>(bias.grad_or_zeros().data<T>(), dout.data<T>(), 1, rows, cols, T(1), true);
   });

@@ -19,8 +19,9 @@ Tensor scale_rows(const Tensor& x, const Tensor& s);
 namespace detail {
 // y += alpha * x (same shape, dtype and device): the accumulation step of many backwards.
 void axpy_into(const Tensor& y, double alpha, const Tensor& x);
-// The gradient of add_bias given dout = dL/d(x + bias): x.grad += dout, bias.grad += column
-// sums (deterministic on both devices). Shared with the fused bias + activation (unary.h).
+// The gradient of add_bias given dout = dL/d(x + bias): x.grad += dout (skipped for an undefined
+// x), bias.grad += column sums (deterministic on both devices). Shared with the fused bias +
+// activation (unary.h).
 void add_bias_backward(const Tensor& x, const Tensor& bias, const Tensor& dout);
 }  // namespace detail
 

@@ -62,10 +62,11 @@ Tensor unary(UnaryOp op, const Tensor& x, const Tensor& bias = Tensor()) {
   }
   if (!needs_grad({x, bias})) return y;
   record(name, {y}, [op, x, bias, y, cols, name, on_gpu] {
-    // dz = dL/d(x + bias): straight into x's gradient without a bias, else into a scratch
-    // that add_bias's backward then spreads over x and the bias.
-    const Tensor dz =
-        bias.defined() ? Tensor::zeros(x.shape(), x.dtype(), x.device()) : x.grad_or_zeros();
+    // dz = dL/d(x + bias) goes straight into x's gradient when that is all it has (no bias,
+    // or x's gradient still empty: x is the product feeding this op, dz is its whole gradient);
+    // otherwise into a scratch that add_bias's backward spreads over x and the bias.
+    const bool into_x = x.requires_grad() && (!bias.defined() || !x.has_grad());
+    const Tensor dz = into_x ? x.grad_or_zeros() : Tensor::zeros(x.shape(), x.dtype(), x.device());
     if (on_gpu) {
       cuda::unary_backward(op, dz.data<float>(), y.grad().data<float>(), x.data<float>(),
                            y.data<float>(), x.numel(), data_or_null<float>(bias), cols);
@@ -76,7 +77,7 @@ Tensor unary(UnaryOp op, const Tensor& x, const Tensor& bias = Tensor()) {
                                x.numel(), data_or_null<T>(bias), cols);
       });
     }
-    if (bias.defined()) detail::add_bias_backward(x, bias, dz);
+    if (bias.defined()) detail::add_bias_backward(into_x ? Tensor() : x, bias, dz);
   });
   return y;
 }

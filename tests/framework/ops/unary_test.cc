@@ -49,6 +49,14 @@ TEST(Gradcheck, BiasGelu) {
   for (GeluApprox approx : {GeluApprox::kErf, GeluApprox::kTanh})
     EXPECT_TRUE(gradcheck([approx](auto& x) { return bias_gelu(x[0], x[1], approx); },
                           {random_normal({3, 2, 5}, 4), random_normal({5}, 5)}));
+  // x also used after the op: its gradient is not empty when the op's backward runs, which
+  // takes the scratch path instead of writing into x's gradient directly.
+  EXPECT_TRUE(gradcheck(
+      [](auto& x) {
+        Tensor g = bias_gelu(x[0], x[1]);  // recorded first, so its backward runs last
+        return add(g, scale(x[0], 0.3));
+      },
+      {random_normal({4, 5}, 14), random_normal({5}, 15)}));
 }
 
 // The fused op is the composition: the same float sum feeds the same activation, and the bias
