@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -53,11 +54,18 @@ class TrainCuda : public test::Cuda {
 
   std::string recipe() const { return (dir_ / "tiny.textproto").string(); }
 
+  // The binary this build made, or $ATTNLAB_BINARY: on the GPU machine the build folder lands
+  // under another path (tools/gpu/run.sh sets it).
+  static std::string binary() {
+    const char* env = std::getenv("ATTNLAB_BINARY");
+    return env && *env ? env : ATTNLAB_BINARY;
+  }
+
   // Trains into run directory `name` and returns its training losses by step.
   std::vector<double> train(const std::string& name, const std::string& flags) {
     const std::string run_dir = (dir_ / name).string();
     const test::CliResult r = test::run_command(
-        ATTNLAB_BINARY, "train " + recipe() + " --quiet --run-dir " + run_dir + " " + flags);
+        binary(), "train " + recipe() + " --quiet --run-dir " + run_dir + " " + flags);
     EXPECT_EQ(r.code, 0) << r.output;
     std::vector<double> out;
     for (const auto& row : read_metrics(run_dir + "/metrics.jsonl"))
