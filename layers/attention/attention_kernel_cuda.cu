@@ -40,9 +40,7 @@ __global__ void __launch_bounds__(kThreads)
   if (!locate_tile(p.cu_q, p.docs, kBq, blockIdx.x, span)) return;
   const int64_t h = blockIdx.y, g = h / (p.heads / p.kv_heads), H = p.heads, Hk = p.kv_heads;
   const int tx = threadIdx.x % kLanes, ty = threadIdx.x / kLanes;
-  const int64_t k0 = p.cu_k[span.doc];
-  const int klen = p.cu_k[span.doc + 1] - static_cast<int>(k0);
-  const uint8_t* valid = p.key_valid ? p.key_valid + k0 : nullptr;
+  const auto [k0, q0, q1, klen, valid] = tile_doc(p, span.doc);
 
   load_tile(qs, ldq, kBq, DQ, p.q + (span.t0 * H + h) * p.d, H * p.d,
             static_cast<int>(span.t1 - span.t0), static_cast<int>(p.d));
@@ -179,10 +177,8 @@ __global__ void __launch_bounds__(kThreads)
   if (!locate_tile(p.cu_k, p.docs, kMassBk, blockIdx.x, span)) return;
   const int64_t h = blockIdx.y, g = h / (p.heads / p.kv_heads), H = p.heads, Hk = p.kv_heads;
   const int tx = threadIdx.x % kLanes, ty = threadIdx.x / kLanes;
-  const int64_t k0 = p.cu_k[span.doc], q0 = p.cu_q[span.doc], q1 = p.cu_q[span.doc + 1];
-  const int klen = p.cu_k[span.doc + 1] - static_cast<int>(k0);
+  const auto [k0, q0, q1, klen, valid] = tile_doc(p, span.doc);
   const int jb = static_cast<int>(span.t0 - k0), nk = static_cast<int>(span.t1 - span.t0);
-  const uint8_t* valid = p.key_valid ? p.key_valid + k0 : nullptr;
   load_tile(ks, ldq, kMassBk, DQ, p.k + (span.t0 * Hk + g) * p.d, Hk * p.d, nk,
             static_cast<int>(p.d));
   float col_sum = 0.0f;

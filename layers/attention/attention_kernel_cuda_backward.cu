@@ -82,10 +82,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t g = blockIdx.y, group = p.heads / p.kv_heads, H = p.heads, Hk = p.kv_heads;
   const int tx = threadIdx.x % kLanes, ty = threadIdx.x / kLanes;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t k0 = p.cu_k[span.doc], q0 = p.cu_q[span.doc], q1 = p.cu_q[span.doc + 1];
-  const int klen = p.cu_k[span.doc + 1] - static_cast<int>(k0);
+  const auto [k0, q0, q1, klen, valid] = tile_doc(p, span.doc);
   const int jb = static_cast<int>(span.t0 - k0), nk = static_cast<int>(span.t1 - span.t0);
-  const uint8_t* valid = p.key_valid ? p.key_valid + k0 : nullptr;
   load_tile(ks, ldq, kBk, DQ, p.k + (span.t0 * Hk + g) * p.d, Hk * p.d, nk, static_cast<int>(p.d));
   load_tile(vs, ldv, kBk, DV, p.v + (span.t0 * Hk + g) * p.dv, Hk * p.dv, nk,
             static_cast<int>(p.dv));
@@ -170,10 +168,8 @@ __global__ void __launch_bounds__(kThreads)
   if (!locate_tile(p.cu_q, p.docs, kBq, blockIdx.x, span)) return;
   const int64_t h = blockIdx.y, g = h / (p.heads / p.kv_heads), H = p.heads, Hk = p.kv_heads;
   const int tx = threadIdx.x % kLanes, ty = threadIdx.x / kLanes;
-  const int64_t k0 = p.cu_k[span.doc];
-  const int klen = p.cu_k[span.doc + 1] - static_cast<int>(k0);
+  const auto [k0, q0, q1, klen, valid] = tile_doc(p, span.doc);
   const int n = static_cast<int>(span.t1 - span.t0);
-  const uint8_t* valid = p.key_valid ? p.key_valid + k0 : nullptr;
   load_tile(qs, ldq, kBq, DQ, p.q + (span.t0 * H + h) * p.d, H * p.d, n, static_cast<int>(p.d));
   load_tile(dos, ldv, kBq, DV, dout + (span.t0 * H + h) * p.dv, H * p.dv, n,
             static_cast<int>(p.dv));

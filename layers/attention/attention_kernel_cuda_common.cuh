@@ -154,6 +154,22 @@ __device__ inline bool rows_see(const int (&lo)[R], const int (&hi)[R], int c0, 
   return any;
 }
 
+// The document a located tile lies in: its keys [k0, k0 + klen) of the packed key sequence,
+// their validity bytes (null: all valid) and its queries [q0, q1). Problem: AttentionProblem or
+// AttentionProblemBf16.
+struct TileDoc {
+  int64_t k0, q0, q1;
+  int klen;
+  const uint8_t* valid;
+};
+
+template <typename Problem>
+__device__ inline TileDoc tile_doc(const Problem& p, int64_t doc) {
+  const int64_t k0 = p.cu_k[doc];
+  return {k0, p.cu_q[doc], p.cu_q[doc + 1], p.cu_k[doc + 1] - static_cast<int>(k0),
+          p.key_valid ? p.key_valid + k0 : nullptr};
+}
+
 // Union [lo, hi] of the visible intervals of rows [t0, t1), clamped to the document's klen
 // keys; lo > hi when no row sees anything. Integer atomics on shared memory: order-free.
 // Problem: AttentionProblem or AttentionProblemBf16 (only the row intervals are read).

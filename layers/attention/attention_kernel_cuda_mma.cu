@@ -28,9 +28,7 @@ __global__ void __launch_bounds__(kMmaThreads)
   if (!locate_tile(p.cu_q, p.docs, kMmaBq, blockIdx.x, span)) return;
   const int64_t h = blockIdx.y, gk = h / (p.heads / p.kv_heads), H = p.heads, Hk = p.kv_heads;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4;
-  const int64_t k0 = p.cu_k[span.doc];
-  const int klen = p.cu_k[span.doc + 1] - static_cast<int>(k0);
-  const uint8_t* valid = p.key_valid ? p.key_valid + k0 : nullptr;
+  const auto [k0, q0, q1, klen, valid] = tile_doc(p, span.doc);
 
   // The thread's two rows (r = 0: g, r = 1: g + 8 of the warp's 16) and their intervals.
   int64_t row[2];

@@ -46,9 +46,8 @@ __global__ void __launch_bounds__(kMmaThreads)
   if (!locate_tile(p.cu_k, p.docs, kMmaBk, blockIdx.x, span)) return;
   const int64_t gk = blockIdx.y, group = p.heads / p.kv_heads, H = p.heads, Hk = p.kv_heads;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4;
-  const int64_t k0 = p.cu_k[span.doc], q0 = p.cu_q[span.doc], q1 = p.cu_q[span.doc + 1];
+  const auto [k0, q0, q1, klen, valid] = tile_doc(p, span.doc);
   const int jb = static_cast<int>(span.t0 - k0), nk = static_cast<int>(span.t1 - span.t0);
-  const uint8_t* valid = p.key_valid ? p.key_valid + k0 : nullptr;
 
   // The thread's keys (r = 0: g, r = 1: g + 8 of the warp's 16), document-relative.
   int key[2];
@@ -171,10 +170,8 @@ __global__ void __launch_bounds__(kMmaThreads)
   if (!locate_tile(p.cu_q, p.docs, kMmaBq, blockIdx.x, span)) return;
   const int64_t h = blockIdx.y, gk = h / (p.heads / p.kv_heads), H = p.heads, Hk = p.kv_heads;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4;
-  const int64_t k0 = p.cu_k[span.doc];
-  const int klen = p.cu_k[span.doc + 1] - static_cast<int>(k0);
+  const auto [k0, q0, q1, klen, valid] = tile_doc(p, span.doc);
   const int n = static_cast<int>(span.t1 - span.t0);
-  const uint8_t* valid = p.key_valid ? p.key_valid + k0 : nullptr;
 
   // The thread's two rows (r = 0: g, r = 1: g + 8 of the warp's 16); past the tile: nothing
   // visible, P = 0 and a finite dS = 0.
