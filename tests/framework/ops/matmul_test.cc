@@ -6,6 +6,7 @@
 #include "framework/ops/elementwise.h"
 #include "framework/ops/matmul.h"
 #include "framework/ops/reduce.h"
+#include "tests/support/blas_core_types.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/random.h"
 
@@ -71,6 +72,12 @@ TEST(Determinism, Matmul) {
     backward(add(sum(c), sum(z)));
     return std::vector<Tensor>{c, z, a.grad(), b.grad(), x.grad(), y.grad()};
   });
+}
+
+// Every op's Determinism check (matrix products above all) under each OpenBLAS core type and
+// cache-size setting this CPU can run, in child processes.
+TEST(BlasCoreTypes, OpsSameBitsForAnyThreadCount) {
+  test::expect_filter_passes_under_every_core_type("Determinism.*");
 }
 
 }  // namespace

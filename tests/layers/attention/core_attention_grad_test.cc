@@ -10,6 +10,7 @@
 #include "framework/ops/reduce.h"
 #include "layers/attention/core_attention.h"
 #include "tests/layers/attention/attention_test_util.h"
+#include "tests/support/blas_core_types.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/random.h"
 
@@ -148,6 +149,10 @@ TEST(CoreAttention, RejectsBadInput) {
   EXPECT_THROW(core_attention(in.q, k3, k3, in.cu_q, in.cu_k, Tensor(), o), Error)
       << "kv_heads must divide heads";
   clear_tape();
+}
+
+TEST(BlasCoreTypes, CoreAttentionSameBitsForAnyThreadCount) {
+  test::expect_filter_passes_under_every_core_type("Determinism.*");
 }
 
 }  // namespace

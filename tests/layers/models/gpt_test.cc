@@ -7,6 +7,7 @@
 #include "framework/autograd/tape.h"
 #include "framework/core/param_store.h"
 #include "layers/models/gpt.h"
+#include "tests/support/blas_core_types.h"
 #include "tests/support/gradcheck.h"
 
 namespace attn {
@@ -128,6 +129,10 @@ TEST(Determinism, GptLossAndGradients) {
     backward(loss);
     return std::vector<Tensor>{loss, store.flat_grads()};
   });
+}
+
+TEST(BlasCoreTypes, GptStepSameBitsForAnyThreadCount) {
+  test::expect_filter_passes_under_every_core_type("Determinism.*");
 }
 
 }  // namespace

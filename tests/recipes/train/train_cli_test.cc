@@ -13,6 +13,7 @@
 #include "recipes/data/token_shard.h"
 #include "recipes/run/metrics_log.h"
 #include "tests/recipes/support/word_corpus.h"
+#include "tests/support/blas_core_types.h"
 #include "tests/support/cli.h"
 #include "tests/support/temp_dir.h"
 
@@ -120,6 +121,12 @@ TEST_F(TrainCli, SameLossCurveOnOneAndTwoThreads) {
   ASSERT_EQ(run_cli("train " + recipe() + " --quiet --threads 1 --run-dir " + run("t1")).code, 0);
   ASSERT_EQ(run_cli("train " + recipe() + " --quiet --threads 2 --run-dir " + run("t2")).code, 0);
   EXPECT_EQ(losses(run("t1")), losses(run("t2")));
+}
+
+// The same, under each OpenBLAS core type and cache-size setting this CPU can run.
+TEST(TrainCliBlasCoreTypes, SameLossCurveOnOneAndTwoThreads) {
+  test::expect_filter_passes_under_every_core_type("TrainCli.SameLossCurveOnOneAndTwoThreads",
+                                                   /*binary_loads_blas=*/false);
 }
 
 TEST_F(TrainCli, EvalAndSampleReadTheRun) {
