@@ -13,6 +13,7 @@
 #include "framework/config/options.pb.h"
 #include "framework/config/recipe_internal.h"
 #include "framework/config/recipe_loader.h"
+#include "framework/config/unbuilt_features.h"
 #include "framework/core/error.h"
 
 namespace attn::config::detail {
@@ -194,6 +195,7 @@ class Rules {
     check_training();
     check_layer_lists("losses.adl.layers", r_.losses().adl().layers());
     check_layer_lists("losses.aem.layers", r_.losses().aem().layers());
+    check_unbuilt();
   }
 
  private:
@@ -337,6 +339,13 @@ class Rules {
       require(f.lora_rank() <= r_.model().width(), {"procedure.focus_sft.lora_rank", "model.width"},
               fmt::format("{} exceeds model.width {}", f.lora_rank(), r_.model().width()));
     }
+  }
+
+  // Last, so a recipe with a plain mistake hears about that first.
+  void check_unbuilt() {
+    for (const UnbuiltFeature& f : unbuilt_features())
+      require(!f.active(r_), {std::string(f.switch_field)},
+              fmt::format("{} is not built yet", f.what));
   }
 
   void check_layer_lists(const std::string& field, const pb::RepeatedField<int32_t>& layers) {

@@ -337,7 +337,7 @@ Recipe varied_recipe() {
       "pack_documents: false dir: \"d\\t\\001\" }\n"
       "optim { lr: 3.3e-4 warmup_steps: 0 grad_clip: 0 }\n"
       "train { seed: 18446744073709551615 steps: 7 }\n"
-      "losses { adl { weight: 1 layers: [0, 3] } }\n"
+      "losses { adl { weight: 0 layers: [0, 3] } }\n"
       "log { run_dir: \"/tmp/runs/r\u00e9sum\u00e9 \xce\xbb\" tensorboard: false }\n",
       "rt.textproto");
 }

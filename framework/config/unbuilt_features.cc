@@ -1,0 +1,33 @@
+#include "framework/config/unbuilt_features.h"
+
+namespace attn::config {
+
+namespace cfg = attnlab::config;
+
+const std::vector<UnbuiltFeature>& unbuilt_features() {
+  static const std::vector<UnbuiltFeature> features = {
+      {"ADL (attention diversification loss)",
+       "losses.adl.weight",
+       {"losses.adl."},
+       [](const cfg::Recipe& r) { return r.losses().adl().weight() > 0; }},
+      {"AEM (attention entropy maximization)",
+       "losses.aem.weight",
+       {"losses.aem."},
+       [](const cfg::Recipe& r) { return r.losses().aem().weight() > 0; }},
+      {"the FOCUS_SFT procedure",
+       "procedure.kind",
+       {"procedure.focus_sft."},
+       [](const cfg::Recipe& r) { return r.procedure().kind() == cfg::Procedure::FOCUS_SFT; }},
+      {"SYNTHETIC data (generated retrieval tasks)",
+       "data.corpus",
+       {"data.synthetic."},
+       [](const cfg::Recipe& r) { return r.data().corpus() == cfg::Data::SYNTHETIC; }},
+      {"CAD (core attention disaggregation): use DATA_PARALLEL",
+       "parallel.mode",
+       {"parallel.cad."},
+       [](const cfg::Recipe& r) { return r.parallel().mode() == cfg::Parallel::CAD; }},
+  };
+  return features;
+}
+
+}  // namespace attn::config
