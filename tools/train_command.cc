@@ -4,11 +4,11 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "framework/core/threads.h"
-#include "parallel/comm/nccl_comm.h"
-#include "parallel/comm/world.h"
-#include "recipes/train/trainer.h"
+#include "recipes/train/train_job.h"
 #include "tools/command.h"
 
 namespace attn::cli {
@@ -40,27 +40,12 @@ Run add_train_command(CLI::App& app) {
   return [args] {
     if (args->threads > 0) set_num_threads(args->threads);
     const config::Recipe recipe = config::load_recipe(args->file, args->sets);
-    // Under mpirun every rank runs this; an error on one rank aborts the whole job.
-    const std::unique_ptr<Communicator> comm =
-        make_world_communicator(recipe.parallel().timeout_s());
-    std::unique_ptr<Communicator> nccl;  // declared after comm: destroyed first
-    return run_guarded(*comm, [&] {
-      TrainOptions options = args->options;
-      options.comm = comm.get();
-      // Gradients of GPU runs travel over NCCL; it picks and binds this rank's GPU, so it is
-      // set up before the first CUDA tensor.
-      if (recipe.train().device() == attnlab::config::CUDA && comm->world_size() > 1) {
-        nccl = make_nccl_comm(*comm, recipe.parallel().timeout_s());
-        options.device_comm = nccl.get();
-      }
-      const TrainResult r = train(recipe, options);
-      if (comm->rank() != 0) return 0;
+    return run_training_job(recipe, args->options, [](const TrainResult& r) {
       std::printf("%s after %lld steps: loss %.4f", r.interrupted ? "stopped" : "done",
                   static_cast<long long>(r.steps_done), r.last_loss);
       if (!std::isnan(r.val_loss))
         std::printf(", val loss %.4f, %.4f bits/byte", r.val_loss, r.val_bpb);
       std::printf("\nrun directory: %s\n", r.run_dir.c_str());
-      return 0;
     });
   };
 }

@@ -18,6 +18,7 @@
 #include "framework/io/tensorboard.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/matmul.h"
+#include "layers/attention/core_attention_executor.h"
 #include "optim/grad_clip.h"
 #include "parallel/data_parallel.h"
 #include "parallel/group_tree_reduce.h"
@@ -48,6 +49,13 @@ int gpu_slot(const Communicator& device_comm, const Communicator& comm) {
   return comm.rank();
 }
 
+// Where the model's core attention runs: in this process for every parallel mode built so far.
+// CAD's distributed executor (parallel/cad) is chosen here once it exists; validation refuses
+// parallel.mode CAD until then.
+std::unique_ptr<CoreAttentionExecutor> make_core_attention_executor(const config::Recipe&) {
+  return std::make_unique<LocalCoreAttention>();
+}
+
 // Everything one training run holds; train() wires it up and runs the loop.
 class Trainer {
  public:
@@ -62,7 +70,9 @@ class Trainer {
                    : RunDir{run_dir_path(recipe, options.run_dir)}),
         store_(DType::kF32, train_device(recipe, gpu_slot(device_comm_, comm_))),
         model_(store_, gpt_config(recipe)),
+        executor_(make_core_attention_executor(recipe)),
         progress_(recipe.train().steps(), options.quiet || !lead_, stdout) {
+    model_.set_executor(executor_.get());
     store_.finalize();
     store_.initialize(recipe.train().seed());
     schedule_ = schedule_options(recipe);
@@ -170,8 +180,6 @@ class Trainer {
       throw Error(
           ErrorKind::kConfig, "parallel.mode",
           fmt::format("started on {} ranks: set DATA_PARALLEL (or run one process)", world));
-    if (par.mode() == Par::CAD)
-      throw Error(ErrorKind::kConfig, "parallel.mode", "CAD is not built yet: use DATA_PARALLEL");
     const int64_t rows = recipe_.data().batch_size();
     int64_t micro = recipe_.train().micro_batches();
     if (par.deterministic_reduce()) {
@@ -400,6 +408,7 @@ class Trainer {
   RunDir run_;
   ParamStore store_;
   Gpt model_;
+  std::unique_ptr<CoreAttentionExecutor> executor_;
   Progress progress_;
   std::unique_ptr<Optimizer> optimizer_;
   ScheduleOptions schedule_;
