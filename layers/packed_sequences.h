@@ -1,8 +1,10 @@
 // How a batch of documents is packed into one token axis: per-token positions (inside each
-// document) and cu_seqlens boundaries. Every layer that mixes tokens reads it from here.
+// document), cu_seqlens boundaries, the attention mask and the per-token loss weights. Every
+// layer that mixes tokens reads them from here; none invents its own mask.
 #pragma once
 
 #include "framework/core/tensor.h"
+#include "layers/attention/attention_mask.h"
 
 namespace attn {
 
@@ -11,6 +13,12 @@ namespace attn {
 struct PackedSequences {
   Tensor positions;   // i32 [tokens], position of each token inside its document
   Tensor cu_seqlens;  // i32 [docs + 1], prefix sums of document lengths
+  // Causal inside each document unless the data says otherwise (SFT segment runs, bidirectional
+  // prefixes). Its window must stay 0: the sliding window is the model's (attention.window).
+  AttentionMask mask;
+  // f32 [tokens] weight of each token's loss (response-only SFT loss: 0 on context tokens);
+  // undefined = every token with a target counts.
+  Tensor loss_weights;
 };
 
 }  // namespace attn

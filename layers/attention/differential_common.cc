@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "framework/autograd/tape.h"
+#include "framework/core/error.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/norm.h"
 #include "framework/ops/reduce.h"
@@ -38,16 +39,6 @@ Tensor QueryKeyMaps::prepare(const Tensor& t, const Tensor& gain,
                              const PackedSequences& seq) const {
   Tensor y = qk_norm_ ? rms_norm(t, gain, eps_) : t;
   return rope_ ? rope(y, seq.positions, rope_options_) : y;
-}
-
-CoreAttentionOptions differential_core_options(const AttentionSpec& s, bool diagnose) {
-  CoreAttentionOptions o;
-  o.mask.kind = MaskKind::kCausal;
-  o.mask.window = s.options.window();
-  if (s.options.block_q() > 0) o.block_q = s.options.block_q();
-  if (s.options.block_k() > 0) o.block_k = s.options.block_k();
-  o.stats.first_token_mass = o.stats.entropy = diagnose;
-  return o;
 }
 
 DifferentialMix::DifferentialMix(ParamStore& store, const std::string& name, const AttentionSpec& s,
@@ -97,6 +88,8 @@ void DifferentialMix::diagnose(const AttentionStats& signal, const AttentionStat
 void DifferentialMix::fill_map(const Tensor& q1, const Tensor& k1, const Tensor& q2,
                                const Tensor& k2, int64_t group, double lambda,
                                AttentionContext& ctx) const {
+  ATTN_CHECK(ctx.seq.mask.kind == MaskKind::kCausal,
+             "attention maps are drawn for causal batches only");
   NoGrad no_grad;
   const int64_t t = q1.size(0), heads = q1.size(1);
   std::vector<double> w = dense_causal_probabilities(q1, k1, {}, window_);

@@ -30,10 +30,6 @@ class QueryKeyMaps {
   Tensor q_norm_, k_norm_;
 };
 
-// Causal core-attention options of the layer (window, tiles); `diagnose` requests the
-// first-token mass and entropy.
-CoreAttentionOptions differential_core_options(const AttentionSpec& spec, bool diagnose);
-
 class DifferentialMix {
  public:
   // Parameters: <name>.lambda_q1, <name>.lambda_k1, <name>.lambda_q2, <name>.lambda_k2

@@ -1,8 +1,10 @@
 #include "layers/attention/projected_attention.h"
 
 #include "framework/autograd/tape.h"
+#include "framework/core/error.h"
 #include "framework/ops/norm.h"
 #include "framework/ops/shape.h"
+#include "layers/attention/core_options.h"
 
 namespace attn {
 
@@ -34,12 +36,7 @@ Tensor ProjectedAttention::forward(const Tensor& x, AttentionContext& ctx) {
     h.q = rope(h.q, ctx.seq.positions, s.rope_options);
     h.k = rope(h.k, ctx.seq.positions, s.rope_options);
   }
-  CoreAttentionOptions o;
-  o.mask.kind = MaskKind::kCausal;
-  o.mask.window = s.options.window();
-  if (s.options.block_q() > 0) o.block_q = s.options.block_q();
-  if (s.options.block_k() > 0) o.block_k = s.options.block_k();
-  o.stats.first_token_mass = o.stats.entropy = ctx.diagnostics != nullptr;
+  const CoreAttentionOptions o = core_options(s, ctx.seq, ctx.diagnostics != nullptr);
   h.core = ctx.executor.run(core_call_id(s.layer), h.q, h.k, h.v, ctx.seq.cu_seqlens,
                             ctx.seq.cu_seqlens, sink(), o);
   Tensor y = combine(x, h, ctx);
@@ -59,6 +56,8 @@ void ProjectedAttention::diagnose(const Heads& h, AttentionContext& ctx) {
 }
 
 void ProjectedAttention::fill_map(const Heads& h, AttentionContext& ctx) {
+  ATTN_CHECK(ctx.seq.mask.kind == MaskKind::kCausal,
+             "attention maps are drawn for causal batches only");
   NoGrad no_grad;
   ctx.map->heads = spec_.heads;
   ctx.map->tokens = h.q.size(0);

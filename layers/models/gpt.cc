@@ -75,7 +75,9 @@ Tensor Gpt::logits(const GptInput& in, const GptForward& f) const {
 
 Tensor Gpt::loss(const GptInput& in, const GptForward& f) const {
   std::vector<Tensor> aux;
-  Tensor l = cross_entropy(matmul(hidden(in, f, &aux), head_, false, true), in.targets);
+  CrossEntropyOptions ce;
+  ce.weights = in.seq.loss_weights;  // response-only losses: 0 on context tokens
+  Tensor l = cross_entropy(matmul(hidden(in, f, &aux), head_, false, true), in.targets, ce);
   double aux_sum = 0;
   if (f.training)
     for (const Tensor& a : aux) {

@@ -45,7 +45,8 @@ struct GptForward {
   double* aux_loss = nullptr;                   // loss(): receives the auxiliary losses' sum
 };
 
-// One packed batch of documents; targets -100 are ignored by the loss.
+// One packed batch of documents; targets -100 are ignored by the loss, which weights each token
+// by seq.loss_weights when given (mean over the weights).
 struct GptInput {
   Tensor tokens;   // i32 [tokens]
   Tensor targets;  // i32 [tokens] (only for loss())
@@ -58,8 +59,8 @@ class Gpt {
   Gpt(ParamStore& store, const GptConfig& config);
 
   Tensor logits(const GptInput& in, const GptForward& f = {}) const;  // [tokens, vocab]
-  // Mean cross-entropy over non-ignored targets, plus the layers' auxiliary losses (MoH load
-  // balance) when f.training.
+  // Weighted mean cross-entropy over non-ignored targets, plus the layers' auxiliary losses (MoH
+  // load balance) when f.training.
   Tensor loss(const GptInput& in, const GptForward& f = {}) const;
 
   const GptConfig& config() const { return c_; }

@@ -155,6 +155,10 @@ class AffineScaledAttention final : public ProjectedAttention {
 
  protected:
   Tensor combine(const Tensor& x, const Heads& h, AttentionContext& ctx) override {
+    // beta is spread over the causal prefix (a running mean of V): other masks are not built.
+    if (ctx.seq.mask.kind != MaskKind::kCausal)
+      throw Error(ErrorKind::kConfig, "attention.kind",
+                  "AFFINE_SCALED supports causal batches only (this batch has another mask)");
     const auto& opt = spec_.options.affine();
     const Tensor z = alpha_proj_(x);
     alpha_ = z.to_vector<double>();

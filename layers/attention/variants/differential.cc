@@ -23,6 +23,7 @@
 #include "framework/autograd/tape.h"
 #include "framework/core/error.h"
 #include "framework/ops/shape.h"
+#include "layers/attention/core_options.h"
 #include "layers/attention/differential_common.h"
 #include "layers/linear.h"
 
@@ -64,7 +65,7 @@ class DifferentialAttention final : public AttentionLayer {
     std::vector<Tensor> qs = split(reshape(q, {n, heads, 2 * d}), 2, {d, d});   // [n, heads, d]
     std::vector<Tensor> ks = split(reshape(k, {n, groups, 2 * d}), 2, {d, d});  // [n, groups, d]
     const Tensor v = reshape(parts[2], {n, groups, 2 * d});
-    const CoreAttentionOptions o = differential_core_options(s, ctx.diagnostics != nullptr);
+    const CoreAttentionOptions o = core_options(s, ctx.seq, ctx.diagnostics != nullptr);
     CoreAttentionOptions o2 = o;  // the noise map's entropy is not reported
     o2.stats.entropy = false;
     const Tensor& cu = ctx.seq.cu_seqlens;

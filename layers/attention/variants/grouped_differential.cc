@@ -22,6 +22,7 @@
 #include "framework/autograd/tape.h"
 #include "framework/core/error.h"
 #include "framework/ops/shape.h"
+#include "layers/attention/core_options.h"
 #include "layers/attention/differential_common.h"
 #include "layers/linear.h"
 
@@ -68,7 +69,7 @@ class GroupedDifferentialAttention final : public AttentionLayer {
     const Tensor v = reshape(parts[2], {n, h1, d});
     const Tensor q2 = maps_.queries(reshape(parts[3], {n, h2, d}), ctx.seq);
     const Tensor k2 = maps_.keys(reshape(parts[4], {n, h2, d}), ctx.seq);
-    const CoreAttentionOptions o = differential_core_options(s, ctx.diagnostics != nullptr);
+    const CoreAttentionOptions o = core_options(s, ctx.seq, ctx.diagnostics != nullptr);
     CoreAttentionOptions o2 = o;  // the noise map's entropy is not reported
     o2.stats.entropy = false;
     const Tensor& cu = ctx.seq.cu_seqlens;

@@ -131,6 +131,23 @@ TEST(Determinism, GptLossAndGradients) {
   });
 }
 
+// The batch's loss weights reach the loss: weight 0 on a token is the same as ignoring its target
+// (response-only SFT losses), and other weights change the mean.
+TEST(Gpt, LossWeightsComeWithTheBatch) {
+  ParamStore store(DType::kF64);
+  Gpt model(store, config_a());
+  store.finalize();
+  store.initialize(4);
+  GptInput weighted = input(), ignored = input();
+  weighted.seq.loss_weights = Tensor::from_vector<double>({10}, {1, 1, 1, 1, 0, 0, 1, 1, 1, 0});
+  std::vector<int32_t> t = ignored.targets.to_vector<int32_t>();
+  t[4] = t[5] = t[9] = -100;
+  ignored.targets = Tensor::from_vector<int32_t>({10}, t);
+  EXPECT_DOUBLE_EQ(model.loss(weighted).item(), model.loss(ignored).item());
+  GptInput plain = input();
+  EXPECT_NE(model.loss(plain).item(), model.loss(ignored).item());
+}
+
 TEST(BlasCoreTypes, GptStepSameBitsForAnyThreadCount) {
   test::expect_filter_passes_under_every_core_type("Determinism.*");
 }
