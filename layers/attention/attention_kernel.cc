@@ -278,7 +278,12 @@ T backward_head(const AttentionProblem<T>& p, const Doc& doc, int64_t h, const T
     T acc = 0;
     for (int64_t c = 0; c < dv; ++c) acc += dout[row * dv + c] * out[row * dv + c];
     w.delta[r] = acc;
-    if (p.sink) dz -= std::exp(p.sink[h] - lse[row]) * acc;  // p_sink = exp(z - lse'); 0 if empty
+    if (!p.sink) continue;
+    const T z = p.sink[h], p_sink = std::exp(z - lse[row]);  // exp(z - lse'); 0 if empty
+    dz -= p_sink * acc;
+    // The sink is one more softmax column: dH_i/dz = -p_sink (z - lse_i + H_i).
+    if (ex.entropy_grad && p_sink > 0)
+      dz -= ex.entropy_grad[row] * p_sink * (z - lse[row] + ex.entropy[row]);
   }
   int64_t lo, hi;
   rows_key_range(p, doc.q0, doc.q1, lo, hi);

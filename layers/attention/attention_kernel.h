@@ -40,7 +40,8 @@ void attention_forward(const AttentionProblem<T>& p, T* out, T* lse,
                        const AttentionForwardStats<T>& stats);
 
 // Extra terms folded into dS so attention losses need no T x T matrix. entropy_grad [tokens_q,
-// heads] is dL/dH_i for the row entropy H_i (given in `entropy`, from the forward); sink-free only.
+// heads] is dL/dH_i for the row entropy H_i (given in `entropy`, from the forward); with a sink,
+// H includes the sink column and its term reaches dsink.
 template <typename T>
 struct AttentionBackwardExtras {
   const T* entropy_grad = nullptr;

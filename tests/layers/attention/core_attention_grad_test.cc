@@ -83,6 +83,28 @@ TEST(Gradcheck, CoreAttentionEntropyGradient) {
       {in.q, in.k, in.v}));
 }
 
+// With a sink the entropy includes the sink column, and its gradient reaches the sink logit too
+// (it used to be dropped silently). Segment padding adds a row that sees nothing.
+TEST(Gradcheck, CoreAttentionEntropyGradientWithSink) {
+  AttentionCase c;
+  c.q_lens = c.k_lens = {4, 6};
+  c.heads = 2, c.kv_heads = 1, c.d = 4, c.dv = 4;
+  c.sink = true;
+  c.options.block_q = 4, c.options.block_k = 3;
+  c.options.stats.entropy = true;
+  c.options.mask.kind = MaskKind::kSegment;
+  c.options.mask.segment_ids = Tensor::from_vector<int32_t>({10}, {0, 0, 1, 1, 2, 2, 2, 3, 3, 4});
+  c.options.mask.segment_kinds = Tensor::from_vector<int32_t>({5}, {0, 1, 0, 1, 2});
+  test::AttentionInputs in = test::make_inputs(c, 8);
+  Tensor w = test::random_normal({10, 2}, 9, DType::kF64, 1.0, false);
+  EXPECT_TRUE(gradcheck(
+      [&](const std::vector<Tensor>& x) {
+        CoreAttentionResult r = core_attention(x[0], x[1], x[2], in.cu_q, in.cu_k, x[3], c.options);
+        return sum(mul(r.stats.entropy, w));
+      },
+      {in.q, in.k, in.v, in.sink}));
+}
+
 TEST(CoreAttention, RowsThatSeeNothingGiveZerosNotNan) {
   AttentionCase c;
   c.q_lens = c.k_lens = {4};
