@@ -263,6 +263,31 @@ void tile_probabilities(const T* s, const T* lse, int64_t row0, int64_t heads, i
   }
 }
 
+// Calls f(i0, bq, j0, nk, P) for every scored tile of one (document, head), P [bq, nk] the
+// recomputed probabilities: the passes that read P without a gradient (key mass, the row
+// expectation of a key-mass gradient) share this loop.
+template <typename T, typename F>
+void for_each_probability_tile(const AttentionProblem<T>& p, const Doc& doc, int64_t h,
+                               const T* lse, BackwardScratch<T>& w, F&& f) {
+  const int64_t g = h / (p.heads / p.kv_heads);
+  int64_t lo, hi;
+  rows_key_range(p, doc.q0, doc.q1, lo, hi);
+  for (int64_t jb = first_key_block(lo, p.block_k); jb <= hi; jb += p.block_k) {
+    const int64_t j0 = doc.k0 + jb, j1 = doc.k0 + std::min(hi + 1, jb + p.block_k), nk = j1 - j0;
+    for (int64_t i0 = doc.q0; i0 < doc.q1; i0 += p.block_q) {
+      const int64_t i1 = std::min(doc.q1, i0 + p.block_q), bq = i1 - i0;
+      if (!tile_scores(p, doc, h, g, i0, i1, j0, j1, w.s.data())) continue;
+      tile_probabilities(w.s.data(), lse, i0, p.heads, h, bq, nk, w.pr.data());
+      f(i0, bq, j0, nk, static_cast<const T*>(w.pr.data()));
+    }
+  }
+}
+
+template <typename T>
+T key_mass_weight(const AttentionBackwardExtras<T>& ex, int64_t row) {
+  return ex.key_mass_row_weights ? ex.key_mass_row_weights[row] : T(1);
+}
+
 // dk_out/dv_out: where this head's key gradients go, with their row strides. Returns this
 // document's contribution to the gradient of the head's sink logit.
 template <typename T>
@@ -271,16 +296,31 @@ T backward_head(const AttentionProblem<T>& p, const Doc& doc, int64_t h, const T
                 const AttentionBackwardExtras<T>& ex, BackwardScratch<T>& w) {
   const int64_t g = h / (p.heads / p.kv_heads), d = p.d, dv = p.dv, H = p.heads;
   const int64_t rows = doc.q1 - doc.q0;
-  // D_i = <dO_i, O_i> (equals sum_j P_ij dP_ij); the sink's gradient needs it too.
+  // D_i = sum_j P_ij dP_ij = <dO_i, O_i> + w_i sum_j P_ij g_j, the second term from a key-mass
+  // gradient (dP_extra_ij = w_i g_j), which needs one pass over the row's probabilities first.
+  // The sink's gradient needs D too.
+  if (ex.key_mass_grad) {
+    std::fill(w.delta.begin(), w.delta.begin() + rows, T(0));
+    for_each_probability_tile(p, doc, h, lse, w,
+                              [&](int64_t i0, int64_t bq, int64_t j0, int64_t nk, const T* pr) {
+                                for (int64_t r = 0; r < bq; ++r) {
+                                  T e = 0;
+                                  for (int64_t c = 0; c < nk; ++c)
+                                    e += pr[r * nk + c] * ex.key_mass_grad[(j0 + c) * H + h];
+                                  w.delta[i0 - doc.q0 + r] += e;
+                                }
+                              });
+    for (int64_t r = 0; r < rows; ++r) w.delta[r] *= key_mass_weight(ex, (doc.q0 + r) * H + h);
+  }
   T dz = 0;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t row = (doc.q0 + r) * H + h;
     T acc = 0;
     for (int64_t c = 0; c < dv; ++c) acc += dout[row * dv + c] * out[row * dv + c];
-    w.delta[r] = acc;
+    w.delta[r] = ex.key_mass_grad ? w.delta[r] + acc : acc;
     if (!p.sink) continue;
     const T z = p.sink[h], p_sink = std::exp(z - lse[row]);  // exp(z - lse'); 0 if empty
-    dz -= p_sink * acc;
+    dz -= p_sink * w.delta[r];
     // The sink is one more softmax column: dH_i/dz = -p_sink (z - lse_i + H_i).
     if (ex.entropy_grad && p_sink > 0)
       dz -= ex.entropy_grad[row] * p_sink * (z - lse[row] + ex.entropy[row]);
@@ -305,12 +345,17 @@ T backward_head(const AttentionProblem<T>& p, const Doc& doc, int64_t h, const T
       T* dp = w.dp.data();
       gemm_strided<T>(false, true, bq, nk, dv, T(1), dO, H * dv, p.v + (j0 * p.kv_heads + g) * dv,
                       p.kv_heads * dv, T(0), dp, nk);
-      // dS = P (dP - D) [+ w_i P (S - lse + H) for an entropy loss], in place of dP.
+      // dS = P (dP + dP_extra - D) [+ w_i P (S - lse + H) for an entropy loss], in place of dP.
       for (int64_t r = 0; r < bq; ++r) {
         const int64_t row = (i0 + r) * H + h;
         const T delta = w.delta[i0 - doc.q0 + r];
         T* dpr = dp + r * nk;
         const T* ppr = pr + r * nk;
+        if (ex.key_mass_grad) {
+          const T wr = key_mass_weight(ex, row);
+          const T* gk = ex.key_mass_grad + j0 * H + h;
+          for (int64_t c = 0; c < nk; ++c) dpr[c] += wr * gk[c * H];
+        }
 #pragma omp simd
         for (int64_t c = 0; c < nk; ++c) dpr[c] = ppr[c] * (dpr[c] - delta);
         if (ex.entropy_grad && ex.entropy_grad[row] != T(0)) {
@@ -402,7 +447,6 @@ template <typename T>
 void attention_key_mass(const AttentionProblem<T>& p, const T* lse, const T* row_weights,
                         T* key_mass) {
   const std::vector<Doc> docs = documents(p.cu_q, p.cu_k, p.docs);
-  const int64_t group = p.heads / p.kv_heads;
   std::vector<HeadTask> tasks;
   for (int64_t b = 0; b < p.docs; ++b)
     for (int64_t h = 0; h < p.heads; ++h) tasks.push_back({b, h});
@@ -410,24 +454,16 @@ void attention_key_mass(const AttentionProblem<T>& p, const T* lse, const T* row
     static thread_local BackwardScratch<T> w;
     w.resize(p.block_q, p.block_k, p.d, p.dv, 0);
     const Doc& doc = docs[tasks[t].doc];
-    const int64_t h = tasks[t].head, g = h / group;
+    const int64_t h = tasks[t].head;
     for (int64_t j = doc.k0; j < doc.k1; ++j) key_mass[j * p.heads + h] = 0;
-    int64_t lo, hi;
-    rows_key_range(p, doc.q0, doc.q1, lo, hi);
-    for (int64_t jb = first_key_block(lo, p.block_k); jb <= hi; jb += p.block_k) {
-      const int64_t j0 = doc.k0 + jb, j1 = doc.k0 + std::min(hi + 1, jb + p.block_k);
-      const int64_t nk = j1 - j0;
-      for (int64_t i0 = doc.q0; i0 < doc.q1; i0 += p.block_q) {
-        const int64_t i1 = std::min(doc.q1, i0 + p.block_q), bq = i1 - i0;
-        if (!tile_scores(p, doc, h, g, i0, i1, j0, j1, w.s.data())) continue;
-        tile_probabilities(w.s.data(), lse, i0, p.heads, h, bq, nk, w.pr.data());
-        for (int64_t r = 0; r < bq; ++r) {
-          const T wr = row_weights ? row_weights[(i0 + r) * p.heads + h] : T(1);
-          const T* pp = w.pr.data() + r * nk;
-          for (int64_t c = 0; c < nk; ++c) key_mass[(j0 + c) * p.heads + h] += wr * pp[c];
-        }
-      }
-    }
+    for_each_probability_tile(
+        p, doc, h, lse, w, [&](int64_t i0, int64_t bq, int64_t j0, int64_t nk, const T* pr) {
+          for (int64_t r = 0; r < bq; ++r) {
+            const T wr = row_weights ? row_weights[(i0 + r) * p.heads + h] : T(1);
+            for (int64_t c = 0; c < nk; ++c)
+              key_mass[(j0 + c) * p.heads + h] += wr * pr[r * nk + c];
+          }
+        });
   });
 }
 

@@ -42,10 +42,17 @@ void attention_forward(const AttentionProblem<T>& p, T* out, T* lse,
 // Extra terms folded into dS so attention losses need no T x T matrix. entropy_grad [tokens_q,
 // heads] is dL/dH_i for the row entropy H_i (given in `entropy`, from the forward); with a sink,
 // H includes the sink column and its term reaches dsink.
+//
+// key_mass_grad [tokens_k, heads] is dL/dM_j for the key mass M_j = sum_i w_i P_ij (w =
+// key_mass_row_weights [tokens_q, heads], null = 1, constants): the extra dP term
+// dP_extra_ij = w_i dL/dM_j of any loss defined on the mass each key receives (ADL's mean
+// attention vector). It costs one more pass over the tiles for D_i = sum_j P_ij dP_ij.
 template <typename T>
 struct AttentionBackwardExtras {
   const T* entropy_grad = nullptr;
   const T* entropy = nullptr;
+  const T* key_mass_grad = nullptr;
+  const T* key_mass_row_weights = nullptr;
 };
 
 // Accumulates (+=) into dq, dk, dv (any may be null) and dsink [heads] (may be null).

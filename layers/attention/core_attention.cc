@@ -200,10 +200,13 @@ CoreAttentionResult core_attention_cuda(const Tensor& q, const Tensor& k, const 
   }
   if (!needs_grad({q, k, v, sink})) return res;
 
-  // As on the CPU: the row entropy is differentiable too (with a sink: refused in backward).
+  // As on the CPU: the row entropy and the key mass are differentiable too (what the CUDA
+  // kernels cannot send yet is refused in backward).
   std::vector<Tensor> outputs = {res.out};
   if (res.stats.entropy.defined()) outputs.push_back(res.stats.entropy);
+  if (res.stats.key_mass.defined()) outputs.push_back(res.stats.key_mass);
   const Tensor out = res.out, lse = res.lse, entropy = res.stats.entropy;
+  const Tensor key_mass = res.stats.key_mass;
   record("core_attention", outputs, [=] {
     const cuda::AttentionProblem bp = cuda_problem(q, k, v, sink, idx, scale);
     Tensor dout = out.has_grad() ? out.grad() : Tensor::zeros(out.shape(), out.dtype(), dev);
@@ -216,6 +219,9 @@ CoreAttentionResult core_attention_cuda(const Tensor& q, const Tensor& k, const 
           sink.defined() ? data_or_null<float>(grad_target(sink)) : nullptr);
       return;
     }
+    // Refused rather than dropped: the CUDA kernels have no dP term yet.
+    ATTN_CHECK(!(key_mass.defined() && key_mass.has_grad()),
+               "core_attention: the gradient of the key mass is CPU-only so far");
     cuda::AttentionBackwardExtras extras;
     if (entropy.defined() && entropy.has_grad()) {
       // Refused rather than dropped: the CUDA kernels do not yet send the entropy's sink term.
@@ -318,10 +324,13 @@ CoreAttentionResult core_attention(const Tensor& q, const Tensor& k, const Tenso
   });
   if (!needs_grad({q, k, v, sink})) return res;
 
-  // The row entropy is differentiable too (attention entropy losses), sink column included.
+  // The row entropy (sink column included) and the key mass are differentiable too: attention
+  // losses defined on them send their gradients into the core backward (dS and dP terms).
   std::vector<Tensor> outputs = {res.out};
   if (res.stats.entropy.defined()) outputs.push_back(res.stats.entropy);
+  if (res.stats.key_mass.defined()) outputs.push_back(res.stats.key_mass);
   const Tensor out = res.out, lse = res.lse, entropy = res.stats.entropy;
+  const Tensor key_mass = res.stats.key_mass, mass_weights = want.key_mass_row_weights;
   record("core_attention", outputs, [=] {
     detail::dispatch_float(q, "core_attention", [&](auto tag) {
       using T = decltype(tag);
@@ -331,6 +340,10 @@ CoreAttentionResult core_attention(const Tensor& q, const Tensor& k, const Tenso
       if (entropy.defined() && entropy.has_grad()) {
         extras.entropy_grad = entropy.grad().data<T>();
         extras.entropy = entropy.data<T>();
+      }
+      if (key_mass.defined() && key_mass.has_grad()) {
+        extras.key_mass_grad = key_mass.grad().data<T>();
+        extras.key_mass_row_weights = data_or_null<T>(mass_weights);
       }
       cpu::attention_backward<T>(
           p, out.data<T>(), lse.data<T>(), dout.data<T>(), data_or_null<T>(grad_target(q)),

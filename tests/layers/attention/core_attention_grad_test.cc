@@ -105,6 +105,31 @@ TEST(Gradcheck, CoreAttentionEntropyGradientWithSink) {
       {in.q, in.k, in.v, in.sink}));
 }
 
+// The dP slot: a loss on the key mass M_j = sum_i w_i P_ij (with row weights, GQA, a sink and a
+// row that sees nothing) sends w_i dL/dM_j into the core backward, together with the output's and
+// the entropy's gradients.
+TEST(Gradcheck, CoreAttentionKeyMassGradient) {
+  AttentionCase c;
+  c.q_lens = c.k_lens = {5, 4};
+  c.heads = 4, c.kv_heads = 2, c.d = 4, c.dv = 4;
+  c.sink = true;
+  c.options.block_q = 2, c.options.block_k = 3;
+  c.options.stats.entropy = c.options.stats.key_mass = true;
+  c.options.stats.key_mass_row_weights = test::random_normal({9, 4}, 10, DType::kF64, 1.0, false);
+  c.options.mask.kind = MaskKind::kSegment;
+  c.options.mask.segment_ids = Tensor::from_vector<int32_t>({9}, {0, 0, 0, 1, 2, 3, 3, 3, 4});
+  c.options.mask.segment_kinds = Tensor::from_vector<int32_t>({5}, {1, 0, 2, 1, 0});
+  test::AttentionInputs in = test::make_inputs(c, 11);
+  Tensor wm = test::random_normal({9, 4}, 12, DType::kF64, 1.0, false);
+  Tensor we = test::random_normal({9, 4}, 13, DType::kF64, 1.0, false);
+  EXPECT_TRUE(gradcheck(
+      [&](const std::vector<Tensor>& x) {
+        CoreAttentionResult r = core_attention(x[0], x[1], x[2], in.cu_q, in.cu_k, x[3], c.options);
+        return add(add(sum(r.out), sum(mul(r.stats.key_mass, wm))), sum(mul(r.stats.entropy, we)));
+      },
+      {in.q, in.k, in.v, in.sink}));
+}
+
 TEST(CoreAttention, RowsThatSeeNothingGiveZerosNotNan) {
   AttentionCase c;
   c.q_lens = c.k_lens = {4};
@@ -141,7 +166,10 @@ TEST(Determinism, CoreAttention) {
   test::expect_same_bits_for_1_and_2_threads([&] {
     test::AttentionInputs in = test::make_inputs(c, 9, DType::kF32);
     CoreAttentionResult r = core_attention(in.q, in.k, in.v, in.cu_q, in.cu_k, in.sink, c.options);
-    backward(sum(mul(r.out, in.dout)));
+    // Through every gradient path: the output, the entropy's dS term and the key mass's dP term.
+    Tensor mass_w = test::random_normal(r.stats.key_mass.shape(), 21, DType::kF32, 1.0, false);
+    backward(add(sum(mul(r.out, in.dout)),
+                 add(sum(r.stats.entropy), sum(mul(r.stats.key_mass, mass_w)))));
     return std::vector<Tensor>{r.out,       r.lse,       r.stats.entropy, r.stats.key_mass,
                                in.q.grad(), in.k.grad(), in.v.grad(),     in.sink.grad()};
   });
