@@ -12,6 +12,7 @@
 #include "framework/ops/rope.h"
 #include "layers/attention/attention_diagnostics.h"
 #include "layers/attention/core_attention_executor.h"
+#include "layers/losses/attention_loss.h"
 #include "layers/packed_sequences.h"
 
 namespace attn {
@@ -43,6 +44,9 @@ struct AttentionContext {
   AttentionMapRequest* map = nullptr;           // non-null: dense maps of one layer (attnmap)
   // Weighted scalar losses the block adds to the training objective (null: not collected).
   std::vector<Tensor>* aux_losses = nullptr;
+  // Attention losses of the run (null: none) and where their per-layer terms go.
+  const std::vector<const AttentionLoss*>* attention_losses = nullptr;
+  std::vector<AttentionLossTerm>* attention_loss_terms = nullptr;
 };
 
 class AttentionLayer {

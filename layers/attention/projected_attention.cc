@@ -36,9 +36,11 @@ Tensor ProjectedAttention::forward(const Tensor& x, AttentionContext& ctx) {
     h.q = rope(h.q, ctx.seq.positions, s.rope_options);
     h.k = rope(h.k, ctx.seq.positions, s.rope_options);
   }
-  const CoreAttentionOptions o = core_options(s, ctx.seq, ctx.diagnostics != nullptr);
+  CoreAttentionOptions o = core_options(s, ctx.seq, ctx.diagnostics != nullptr);
+  request_attention_losses(ctx, s.layer, s.heads, o);
   h.core = ctx.executor.run(core_call_id(s.layer), h.q, h.k, h.v, ctx.seq.cu_seqlens,
                             ctx.seq.cu_seqlens, sink(), o);
+  add_attention_loss_terms(ctx, s.layer, h.core.stats);
   Tensor y = combine(x, h, ctx);
   if (ctx.diagnostics) diagnose(h, ctx);
   if (ctx.map && ctx.map->layer == s.layer) fill_map(h, ctx);

@@ -55,6 +55,12 @@ Tensor Gpt::hidden(const GptInput& in, const GptForward& f, std::vector<Tensor>*
   Tensor x = wte_(in.tokens);
   if (wpe_) x = add(x, (*wpe_)(in.seq.positions));
   AttentionContext ctx{in.seq, *executor_, f.training, f.diagnostics, f.map, aux};
+  // Attention losses shape the training objective only (loss(), training forwards).
+  std::vector<AttentionLossTerm> terms;
+  if (aux && f.training && !attention_losses_.empty()) {
+    ctx.attention_losses = &attention_losses_;
+    ctx.attention_loss_terms = &terms;
+  }
   // Each residual add is fused into the norm that follows it (the next sublayer's, or norm_f).
   Tensor normed = blocks_.empty() ? (*norm_f_)(x) : blocks_[0]->norm1(x);
   for (size_t i = 0; i < blocks_.size(); ++i) {
@@ -66,6 +72,8 @@ Tensor Gpt::hidden(const GptInput& in, const GptForward& f, std::vector<Tensor>*
     normed = end.normed;
     if (f.diagnostics) f.diagnostics->record_max_activation(static_cast<int>(i), x);
   }
+  for (const AttentionLossTerm& t : terms) aux->push_back(t.value);
+  if (f.attention_loss_terms) *f.attention_loss_terms = std::move(terms);
   return normed;
 }
 

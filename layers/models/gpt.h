@@ -43,6 +43,8 @@ struct GptForward {
   AttentionDiagnostics* diagnostics = nullptr;  // record SPEC-10 statistics
   AttentionMapRequest* map = nullptr;           // dense weights of one layer (one document)
   double* aux_loss = nullptr;                   // loss(): receives the auxiliary losses' sum
+  // loss() in training: receives each attention loss's term per layer (for logging).
+  std::vector<AttentionLossTerm>* attention_loss_terms = nullptr;
 };
 
 // One packed batch of documents; targets -100 are ignored by the loss, which weights each token
@@ -67,6 +69,11 @@ class Gpt {
   Device device() const { return device_; }  // where the parameters (and inputs) live
   // Core attention runs through this executor (default: local); not owned.
   void set_executor(CoreAttentionExecutor* executor) { executor_ = executor; }
+  // Attention losses added to the training loss (their terms count as auxiliary losses); not
+  // owned. Variants that cannot take one on a selected layer refuse it at the first forward.
+  void set_attention_losses(std::vector<const AttentionLoss*> losses) {
+    attention_losses_ = std::move(losses);
+  }
 
  private:
   struct Block {
@@ -86,6 +93,7 @@ class Gpt {
   std::optional<Norm> norm_f_;
   Tensor head_;  // [vocab, width]: wte's weight when tied
   CoreAttentionExecutor* executor_;
+  std::vector<const AttentionLoss*> attention_losses_;
 };
 
 }  // namespace attn

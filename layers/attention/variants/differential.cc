@@ -65,6 +65,7 @@ class DifferentialAttention final : public AttentionLayer {
     std::vector<Tensor> qs = split(reshape(q, {n, heads, 2 * d}), 2, {d, d});   // [n, heads, d]
     std::vector<Tensor> ks = split(reshape(k, {n, groups, 2 * d}), 2, {d, d});  // [n, groups, d]
     const Tensor v = reshape(parts[2], {n, groups, 2 * d});
+    refuse_attention_losses(ctx, s.layer, "DIFFERENTIAL");
     const CoreAttentionOptions o = core_options(s, ctx.seq, ctx.diagnostics != nullptr);
     CoreAttentionOptions o2 = o;  // the noise map's entropy is not reported
     o2.stats.entropy = false;

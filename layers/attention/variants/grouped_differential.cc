@@ -69,6 +69,7 @@ class GroupedDifferentialAttention final : public AttentionLayer {
     const Tensor v = reshape(parts[2], {n, h1, d});
     const Tensor q2 = maps_.queries(reshape(parts[3], {n, h2, d}), ctx.seq);
     const Tensor k2 = maps_.keys(reshape(parts[4], {n, h2, d}), ctx.seq);
+    refuse_attention_losses(ctx, s.layer, "GROUPED_DIFFERENTIAL");
     const CoreAttentionOptions o = core_options(s, ctx.seq, ctx.diagnostics != nullptr);
     CoreAttentionOptions o2 = o;  // the noise map's entropy is not reported
     o2.stats.entropy = false;
