@@ -6,9 +6,12 @@
 
 #include "framework/core/error.h"
 #include "framework/core/version.h"
+#include "layers/attention/attention_layer.h"
 #include "tools/command.h"
 
 int main(int argc, char** argv) {
+  // Recipes are validated with the attention variants' own rules too.
+  attn::install_attention_recipe_rules();
   CLI::App app{"attnlab: a C++ training framework for attention research"};
   app.set_version_flag("--version", std::string("attnlab ") + attn::kVersion);
   app.require_subcommand(1);

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <set>
 #include <utility>
 
@@ -13,6 +15,7 @@
 #include "framework/config/options.pb.h"
 #include "framework/config/recipe_internal.h"
 #include "framework/config/recipe_loader.h"
+#include "framework/config/recipe_rules.h"
 #include "framework/config/unbuilt_features.h"
 #include "framework/core/error.h"
 
@@ -174,13 +177,30 @@ class RangeWalker {
   std::string scratch_;
 };
 
+std::mutex& rules_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, RecipeRule>& rule_registry() {
+  static std::map<std::string, RecipeRule> rules;
+  return rules;
+}
+// A copy, so a rule may register others without deadlock.
+std::vector<RecipeRule> registered_rules() {
+  std::lock_guard<std::mutex> lock(rules_mutex());
+  std::vector<RecipeRule> out;
+  for (const auto& [name, rule] : rule_registry()) out.push_back(rule);
+  return out;
+}
+
 // Cross-field rules. Each names its fields as dotted paths; the first is the one the message is
 // about, and the error points at whichever of them the user wrote.
-class Rules {
+class Rules final : public RuleCheck {
  public:
   Rules(const cfg::Recipe& r, const Origins& origins) : r_(r), origins_(origins) {}
 
-  void require(bool ok, std::initializer_list<std::string> fields, const std::string& what) {
+  void require(bool ok, std::initializer_list<std::string> fields,
+               const std::string& what) override {
     if (ok) return;
     std::vector<FieldPath> paths;
     for (const std::string& f : fields) paths.push_back(resolve(f));
@@ -190,11 +210,11 @@ class Rules {
   void check_all() {
     check_name();
     check_model();
-    check_attention();
     check_data();
     check_training();
     check_layer_lists("losses.adl.layers", r_.losses().adl().layers());
     check_layer_lists("losses.aem.layers", r_.losses().aem().layers());
+    for (const RecipeRule& rule : registered_rules()) rule(r_, *this);
     check_unbuilt();
   }
 
@@ -244,50 +264,6 @@ class Rules {
         hidden >= 1 && std::abs(hidden - std::round(hidden)) < 1e-9,
         {"model.mlp_ratio", "model.width"},
         fmt::format("mlp_ratio * width = {} must be a whole number of at least 1", number(hidden)));
-  }
-
-  void check_attention() {
-    const cfg::Model& m = r_.model();
-    const cfg::Attention& a = r_.attention();
-    switch (a.kind()) {
-      case cfg::Attention::DIFFERENTIAL:
-        require(m.heads() % 2 == 0, {"model.heads", "attention.kind"},
-                fmt::format("DIFFERENTIAL pairs query/key maps: needs an even number, got {}",
-                            m.heads()));
-        require(kv_heads(m) % 2 == 0, {"model.kv_heads", "attention.kind"},
-                fmt::format("DIFFERENTIAL pairs key/value heads: needs an even number, got {}",
-                            kv_heads(m)));
-        break;
-      case cfg::Attention::GROUPED_DIFFERENTIAL: {
-        const int groups = a.grouped_differential().group_ratio() + 1;
-        require(m.heads() % groups == 0,
-                {"model.heads", "attention.grouped_differential.group_ratio", "attention.kind"},
-                fmt::format("{} query/key maps do not split {}:1 into signal and noise maps "
-                            "(needs a multiple of {})",
-                            m.heads(), groups - 1, groups));
-        require(kv_heads(m) == m.heads(), {"model.kv_heads", "attention.kind"},
-                "GROUPED_DIFFERENTIAL shares noise maps itself: set kv_heads 0 (no GQA)");
-        break;
-      }
-      case cfg::Attention::MOH: {
-        const cfg::Moh& h = a.moh();
-        require(
-            h.shared_heads() < m.heads(), {"attention.moh.shared_heads", "model.heads"},
-            fmt::format("{} leaves no routed head of model.heads {}", h.shared_heads(), m.heads()));
-        const int routed = m.heads() - h.shared_heads();
-        require(h.top_k() <= routed, {"attention.moh.top_k", "attention.moh.shared_heads"},
-                fmt::format("{} exceeds the {} routed heads (model.heads - shared_heads)",
-                            h.top_k(), routed));
-        break;
-      }
-      case cfg::Attention::AFFINE_SCALED:
-        require(a.window() == 0, {"attention.window", "attention.kind"},
-                "AFFINE_SCALED spreads beta over every visible key of the document: a sliding "
-                "window is not supported");
-        break;
-      default:
-        break;
-    }
   }
 
   void check_data() {
@@ -371,3 +347,12 @@ void validate_recipe(const cfg::Recipe& recipe, const Origins& origins) {
 }
 
 }  // namespace attn::config::detail
+
+namespace attn::config {
+
+void register_recipe_rule(const std::string& name, RecipeRule rule) {
+  std::lock_guard<std::mutex> lock(detail::rules_mutex());
+  detail::rule_registry()[name] = std::move(rule);
+}
+
+}  // namespace attn::config

@@ -14,8 +14,13 @@ namespace {
 
 using Kind = attnlab::config::Attention::Kind;
 
-std::map<Kind, AttentionFactory>& registry() {
-  static std::map<Kind, AttentionFactory> r;
+struct Variant {
+  AttentionFactory factory;
+  AttentionRecipeRule rule;
+};
+
+std::map<Kind, Variant>& registry() {
+  static std::map<Kind, Variant> r;
   return r;
 }
 
@@ -28,10 +33,20 @@ void ensure_builtins() {
 
 }  // namespace
 
-void register_attention(Kind kind, AttentionFactory factory) {
+void register_attention(Kind kind, AttentionFactory factory, AttentionRecipeRule rule) {
   ATTN_CHECK(registry().count(kind) == 0, "attention kind {} registered twice",
              attnlab::config::Attention::Kind_Name(kind));
-  registry()[kind] = std::move(factory);
+  registry()[kind] = {std::move(factory), std::move(rule)};
+}
+
+void install_attention_recipe_rules() {
+  ensure_builtins();
+  config::register_recipe_rule("attention variants",
+                               [](const attnlab::config::Recipe& r, config::RuleCheck& check) {
+                                 auto it = registry().find(r.attention().kind());
+                                 if (it != registry().end() && it->second.rule)
+                                   it->second.rule(r, check);
+                               });
 }
 
 bool attention_kind_available(Kind kind) {
@@ -50,7 +65,7 @@ std::unique_ptr<AttentionLayer> make_attention(ParamStore& store, const std::str
                             attnlab::config::Attention::Kind_Name(kind)));
   ATTN_CHECK(spec.heads > 0 && spec.kv_heads > 0 && spec.heads % spec.kv_heads == 0,
              "kv_heads {} must divide heads {}", spec.kv_heads, spec.heads);
-  return it->second(store, name, spec);
+  return it->second.factory(store, name, spec);
 }
 
 }  // namespace attn

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "framework/config/recipe.pb.h"
+#include "framework/config/recipe_rules.h"
 #include "framework/core/param_store.h"
 #include "framework/ops/rope.h"
 #include "layers/attention/attention_diagnostics.h"
@@ -66,9 +67,20 @@ inline int core_call_id(int layer, int call = 0) {
   return layer * kMaxCoreCallsPerLayer + call;
 }
 
+// A variant's own cross-field rules (e.g. affine-scaled refuses a sliding window), checked by
+// recipe validation when the recipe chooses that kind: check.require(ok, {"attention.window",
+// "attention.kind"}, "why") reports file:line like the built-in rules.
+using AttentionRecipeRule =
+    std::function<void(const attnlab::config::Recipe&, config::RuleCheck& check)>;
+
 // Registers a variant for one `attention.kind` value. Each file in layers/attention/variants/
 // defines `void register_attention_<file name>()` calling this; the build collects them.
-void register_attention(attnlab::config::Attention::Kind kind, AttentionFactory factory);
+void register_attention(attnlab::config::Attention::Kind kind, AttentionFactory factory,
+                        AttentionRecipeRule rule = {});
+
+// Makes recipe validation check the registered variants' rules (once per process; the CLI does
+// it at start-up). Without it a recipe is checked by the built-in rules only.
+void install_attention_recipe_rules();
 
 // Builds the variant selected by spec.options.kind(); parameters are named "<name>.*".
 std::unique_ptr<AttentionLayer> make_attention(ParamStore& store, const std::string& name,

@@ -243,6 +243,11 @@ void register_attention_affine_scaled() {
       attnlab::config::Attention::AFFINE_SCALED,
       [](ParamStore& store, const std::string& name, const AttentionSpec& spec) {
         return std::unique_ptr<AttentionLayer>(new AffineScaledAttention(store, name, spec));
+      },
+      [](const attnlab::config::Recipe& r, config::RuleCheck& check) {
+        check.require(r.attention().window() == 0, {"attention.window", "attention.kind"},
+                      "AFFINE_SCALED spreads beta over every visible key of the document: a "
+                      "sliding window is not supported");
       });
 }
 

@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "framework/autograd/tape.h"
+#include "framework/config/recipe_loader.h"
 #include "framework/core/error.h"
 #include "framework/ops/shape.h"
 #include "layers/attention/core_options.h"
@@ -97,6 +98,16 @@ void register_attention_differential() {
       attnlab::config::Attention::DIFFERENTIAL,
       [](ParamStore& store, const std::string& name, const AttentionSpec& spec) {
         return std::unique_ptr<AttentionLayer>(new DifferentialAttention(store, name, spec));
+      },
+      [](const attnlab::config::Recipe& r, config::RuleCheck& check) {
+        const auto& m = r.model();
+        check.require(m.heads() % 2 == 0, {"model.heads", "attention.kind"},
+                      fmt::format("DIFFERENTIAL pairs query/key maps: needs an even number, got {}",
+                                  m.heads()));
+        check.require(
+            config::kv_heads(m) % 2 == 0, {"model.kv_heads", "attention.kind"},
+            fmt::format("DIFFERENTIAL pairs key/value heads: needs an even number, got {}",
+                        config::kv_heads(m)));
       });
 }
 

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "framework/autograd/tape.h"
+#include "framework/config/recipe_loader.h"
 #include "framework/core/error.h"
 #include "framework/ops/shape.h"
 #include "layers/attention/core_options.h"
@@ -102,6 +103,18 @@ void register_attention_grouped_differential() {
       attnlab::config::Attention::GROUPED_DIFFERENTIAL,
       [](ParamStore& store, const std::string& name, const AttentionSpec& spec) {
         return std::unique_ptr<AttentionLayer>(new GroupedDifferentialAttention(store, name, spec));
+      },
+      [](const attnlab::config::Recipe& r, config::RuleCheck& check) {
+        const auto& m = r.model();
+        const int groups = r.attention().grouped_differential().group_ratio() + 1;
+        check.require(
+            m.heads() % groups == 0,
+            {"model.heads", "attention.grouped_differential.group_ratio", "attention.kind"},
+            fmt::format("{} query/key maps do not split {}:1 into signal and noise maps "
+                        "(needs a multiple of {})",
+                        m.heads(), groups - 1, groups));
+        check.require(config::kv_heads(m) == m.heads(), {"model.kv_heads", "attention.kind"},
+                      "GROUPED_DIFFERENTIAL shares noise maps itself: set kv_heads 0 (no GQA)");
       });
 }
 

@@ -173,10 +173,22 @@ class MohAttention final : public ProjectedAttention {
 }  // namespace
 
 void register_attention_moh() {
-  register_attention(attnlab::config::Attention::MOH,
-                     [](ParamStore& store, const std::string& name, const AttentionSpec& spec) {
-                       return std::unique_ptr<AttentionLayer>(new MohAttention(store, name, spec));
-                     });
+  register_attention(
+      attnlab::config::Attention::MOH,
+      [](ParamStore& store, const std::string& name, const AttentionSpec& spec) {
+        return std::unique_ptr<AttentionLayer>(new MohAttention(store, name, spec));
+      },
+      [](const attnlab::config::Recipe& r, config::RuleCheck& check) {
+        const attnlab::config::Moh& h = r.attention().moh();
+        const int heads = r.model().heads();
+        check.require(
+            h.shared_heads() < heads, {"attention.moh.shared_heads", "model.heads"},
+            fmt::format("{} leaves no routed head of model.heads {}", h.shared_heads(), heads));
+        const int routed = heads - h.shared_heads();
+        check.require(h.top_k() <= routed, {"attention.moh.top_k", "attention.moh.shared_heads"},
+                      fmt::format("{} exceeds the {} routed heads (model.heads - shared_heads)",
+                                  h.top_k(), routed));
+      });
 }
 
 }  // namespace attn
