@@ -1,4 +1,4 @@
-// Ablation grids (framework/config/ablation.proto): parse the text file with file:line errors,
+// Ablation grids (recipes/ablate/ablation.proto): parse the text file with file:line errors,
 // fill in defaults, validate, and resolve every (arm, seed) recipe before anything trains.
 #pragma once
 
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "framework/config/ablation.pb.h"
+#include "recipes/ablate/ablation.pb.h"
 #include "framework/config/recipe_loader.h"
 
 namespace attn {

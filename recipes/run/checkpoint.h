@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "framework/config/checkpoint.pb.h"
+#include "recipes/run/checkpoint.pb.h"
 #include "framework/core/param_store.h"
 #include "optim/optimizer.h"
 
