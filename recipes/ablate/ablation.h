@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "recipes/ablate/ablation.pb.h"
 #include "framework/config/recipe_loader.h"
+#include "recipes/ablate/ablation.pb.h"
 
 namespace attn {
 

@@ -7,9 +7,9 @@
 #include <optional>
 #include <string>
 
-#include "recipes/run/checkpoint.pb.h"
 #include "framework/core/param_store.h"
 #include "optim/optimizer.h"
+#include "recipes/run/checkpoint.pb.h"
 
 namespace attn {
 
