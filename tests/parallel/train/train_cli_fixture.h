@@ -49,10 +49,10 @@ class MultiRankTrainCli : public ::testing::Test {
                         bool quiet = true, const std::string& env = "") {
     const std::string args = "train " + recipe() + (quiet ? " --quiet" : "") +
                              " --threads 1 --run-dir " + run(name) + " " + extra;
-    if (np == 0) return test::run_command(ATTNLAB_BINARY, args, env);
+    if (np == 0) return test::run_command(binary_, args, env);
     const std::string forward = env.empty() ? "" : " -x " + env.substr(0, env.find('='));
     return test::run_command(std::string(ATTNLAB_MPIEXEC) + " -np " + std::to_string(np) + " " +
-                                 ATTNLAB_MPIEXEC_FLAGS + forward + " " + ATTNLAB_BINARY,
+                                 ATTNLAB_MPIEXEC_FLAGS + forward + " " + binary_,
                              args, env);
   }
 
@@ -93,6 +93,7 @@ class MultiRankTrainCli : public ::testing::Test {
   }
 
   fs::path dir_;
+  std::string binary_ = ATTNLAB_BINARY;  // the attnlab under test
 };
 
 }  // namespace attn::test
