@@ -10,20 +10,18 @@
 
 #include <nlohmann/json.hpp>
 
-#include "framework/autograd/tape.h"
 #include "framework/core/error.h"
 #include "framework/core/param_store.h"
 #include "framework/core/threads.h"
 #include "framework/core/version.h"
 #include "framework/io/tensorboard.h"
-#include "framework/ops/elementwise.h"
 #include "framework/ops/matmul.h"
 #include "layers/attention/core_attention_executor.h"
-#include "optim/grad_clip.h"
 #include "parallel/data_parallel.h"
-#include "parallel/group_tree_reduce.h"
+#include "parallel/gradient_sync.h"
 #include "parallel/zero1.h"
 #include "recipes/data/loader.h"
+#include "recipes/procedures/procedure.h"
 #include "recipes/run/checkpoint.h"
 #include "recipes/run/fault_injection.h"
 #include "recipes/run/metrics_log.h"
@@ -126,7 +124,7 @@ class Trainer {
             {"elapsed_s", elapsed_s_}};
         // Seconds this rank spent blocked on gradient reductions after backward (the part of
         // the all-reduce that did not overlap), summed over the run.
-        if (dp_) row["allreduce_wait_s"] = dp_->wait_seconds();
+        if (const auto wait = sync_->wait_seconds()) row["allreduce_wait_s"] = *wait;
         if (aux_loss != 0) row["aux_loss"] = aux_loss;
         log_row(row);
         window_tokens = 0;
@@ -156,12 +154,6 @@ class Trainer {
   }
 
  private:
-  struct StepStats {
-    double loss, grad_norm;
-    int64_t tokens;
-    double aux_loss;  // the layers' auxiliary losses (optimised too, not part of `loss`)
-  };
-
   // Checks parallel.* against the world and builds the loader, optimizer and gradient reduction.
   void set_up_parallelism() {
     using Par = attnlab::config::Parallel;
@@ -181,18 +173,29 @@ class Trainer {
           ErrorKind::kConfig, "parallel.mode",
           fmt::format("started on {} ranks: set DATA_PARALLEL (or run one process)", world));
     const int64_t rows = recipe_.data().batch_size();
-    int64_t micro = recipe_.train().micro_batches();
-    if (par.deterministic_reduce()) {
+    const int64_t micro = recipe_.train().micro_batches();
+    if (par.deterministic_reduce() && micro != 1)
       // The sample groups are the micro-batches: one loader batch per rank, cut into groups.
-      if (micro != 1)
-        throw Error(ErrorKind::kConfig, "train.micro_batches",
-                    "the deterministic reduction splits the batch into parallel.reduce_groups "
-                    "itself: leave train.micro_batches at 1");
+      throw Error(ErrorKind::kConfig, "train.micro_batches",
+                  "the deterministic reduction splits the batch into parallel.reduce_groups "
+                  "itself: leave train.micro_batches at 1");
+    if (par.zero1()) {
+      auto zero = std::make_unique<Zero1Optimizer>(
+          store_, comm_, [&](FlatRange shard) { return make_optimizer(recipe_, store_, shard); });
+      if (!par.deterministic_reduce()) sync_ = make_zero1_sync(store_, comm_, *zero);
+      optimizer_ = std::move(zero);
+    } else {
+      optimizer_ = make_optimizer(recipe_, store_);
+    }
+    if (par.deterministic_reduce()) {
       const int groups = par.reduce_groups();
-      tree_ = std::make_unique<GroupTreeReduce>(store_, comm_, groups);
+      sync_ = make_tree_sync(store_, comm_, groups);
       if (rows % groups != 0)
         throw Error(ErrorKind::kConfig, "parallel.reduce_groups",
                     fmt::format("data.batch_size {} does not split into {} groups", rows, groups));
+    } else if (!sync_) {
+      sync_ = world > 1 ? make_bucketed_sync(store_, comm_, device_comm_, par.bucket_mb())
+                        : make_local_sync(store_);
     }
     if (rows % (micro * world) != 0)
       throw Error(ErrorKind::kConfig, "data.batch_size",
@@ -201,94 +204,23 @@ class Trainer {
     loader_ = std::make_unique<TokenLoader>(data_.train, recipe_.model().seq_len(),
                                             rows / (micro * world), recipe_.train().seed(),
                                             comm_.rank(), world, recipe_.data().pack_documents());
-    if (par.zero1()) {
-      auto zero = std::make_unique<Zero1Optimizer>(
-          store_, comm_, [&](FlatRange shard) { return make_optimizer(recipe_, store_, shard); });
-      zero1_ = zero.get();
-      optimizer_ = std::move(zero);
-    } else {
-      optimizer_ = make_optimizer(recipe_, store_);
-    }
-    if (world > 1 && !tree_ && !zero1_) {
-      DataParallelOptions o;
-      o.bucket_mb = par.bucket_mb();
-      dp_ = std::make_unique<DataParallel>(store_, device_comm_, o);
-    }
     if (world > 1) broadcast_parameters(store_, device_comm_);
+    procedure_ = make_procedure(
+        {recipe_, model_, store_, *optimizer_, *loader_, *sync_, comm_, run_.checkpoints()});
   }
 
-  // One optimizer step over `micro_batches` batches. The loss is the mean over all target tokens
-  // of the step: each micro-batch's mean is weighted by its share of the tokens, so the result
-  // does not depend on how the batch is split.
-  StepStats train_step() {
+  // One optimizer step of the recipe's procedure; the attention diagnostics of its first batch
+  // every log.attn_every steps.
+  StepResult train_step() {
     throw_if_injected(fmt::format("step_{}_rank_{}", step_ + 1, comm_.rank()));
     lr_ = learning_rate(schedule_, step_);
     optimizer_->set_lr(lr_);
-    std::vector<Batch> batches;
-    if (tree_) {
-      // Local group m is rows m, m + L, ...: global rows j, j + G, ... for group j = rank + m N
-      // (the loader deals global rows round-robin), the same rows whatever the world size.
-      const Batch all = loader_->next();
-      for (int m : tree_->order()) batches.push_back(select_rows(all, m, tree_->local_groups()));
-    } else {
-      for (int m = 0; m < recipe_.train().micro_batches(); ++m) batches.push_back(loader_->next());
-    }
-    int64_t local_tokens = 0;
-    for (const Batch& b : batches) local_tokens += b.target_tokens;
-    // Each micro-batch's loss is weighted by its share of the *global* tokens, so the sum of
-    // the ranks' gradients is the gradient of the global mean loss.
-    const int64_t tokens = static_cast<int64_t>(sum_over_ranks(static_cast<double>(local_tokens)));
-    store_.zero_grad();
-    // Attention diagnostics come from the fused statistics of the step's first micro-batch.
     const int64_t attn_every = recipe_.log().attn_every();
     const bool diagnose = attn_every > 0 && ((step_ + 1) % attn_every == 0 || step_ == 0);
     AttentionDiagnostics diagnostics(recipe_.eval().sink_threshold());
-    double loss = 0, aux_loss = 0;
-    std::vector<double> group_loss(batches.size(), 0.0);  // by local group (tree_ only)
-    for (size_t m = 0; m < batches.size(); ++m) {
-      const Batch& b = batches[m];
-      if (tree_) store_.zero_grad();  // every group's gradient on its own
-      if (b.target_tokens > 0) {      // (data parallel: finish() still reduces)
-        if (dp_) dp_->set_sync(m + 1 == batches.size());
-        const double w = static_cast<double>(b.target_tokens) / static_cast<double>(tokens);
-        GptForward f;
-        f.training = true;
-        if (diagnose && m == 0) f.diagnostics = &diagnostics;
-        double aux = 0;
-        f.aux_loss = &aux;
-        Tensor l = model_.loss(gpt_input(b, store_.device()), f);
-        // Logged apart, so `loss` stays the cross-entropy every attention kind is compared on.
-        const double cross_entropy = l.item() - aux;
-        loss += w * cross_entropy;
-        aux_loss += w * aux;
-        if (tree_) group_loss[tree_->order()[m]] = w * cross_entropy;
-        backward(scale(l, w));
-      }
-      if (tree_) tree_->add_group();
-    }
-    if (comm_.world_size() > 1) aux_loss = sum_over_ranks(aux_loss);
-    if (tree_) {
-      tree_->finish();
-      loss = tree_->sum(group_loss);
-    } else if (comm_.world_size() > 1) {
-      if (dp_) dp_->finish();
-      if (zero1_) zero1_->reduce_scatter_gradients();
-      loss = sum_over_ranks(loss);
-    }
-    if (!std::isfinite(loss))
-      throw Error(ErrorKind::kNumeric, fmt::format("step {}", step_ + 1),
-                  fmt::format("training loss is {} (lr {:.3g}); lower optim.lr or set "
-                              "optim.grad_clip. Last checkpoint: {}",
-                              loss, lr_, latest_complete_checkpoint(run_.checkpoints())));
-    const double clip = recipe_.optim().grad_clip();
-    // Reduce-scattered gradients are only whole in each rank's shard; after the tree every rank
-    // holds all of them and measures them like one rank does (bit-identical norms).
-    const double norm =
-        zero1_ && !tree_ ? zero1_->clip_grad_norm(clip) : clip_grad_norm(store_, clip);
-    optimizer_->step();
-    if (comm_.world_size() > 1) average_buffers(store_, device_comm_);
+    const StepResult r = procedure_->step(step_, lr_, diagnose ? &diagnostics : nullptr);
     if (diagnose) log_diagnostics(diagnostics, "");
-    return {loss, norm, tokens, aux_loss};
+    return r;
   }
 
   EvalResult validate() {
@@ -314,12 +246,7 @@ class Trainer {
   }
 
   // A value summed over all ranks (itself in a world of one).
-  double sum_over_ranks(double v) {
-    if (comm_.world_size() == 1) return v;
-    Tensor t = Tensor::from_vector<double>({1}, {v});
-    comm_.all_reduce_sum(t);
-    return t.item();
-  }
+  double sum_over_ranks(double v) { return attn::sum_over_ranks(comm_, v); }
   bool any_rank(bool flag) { return sum_over_ranks(flag ? 1.0 : 0.0) > 0; }
 
   void log_row(const nlohmann::json& row) {
@@ -413,9 +340,8 @@ class Trainer {
   std::unique_ptr<Optimizer> optimizer_;
   ScheduleOptions schedule_;
   std::unique_ptr<TokenLoader> loader_;
-  std::unique_ptr<DataParallel> dp_;       // plain data parallel: overlapped buckets
-  std::unique_ptr<GroupTreeReduce> tree_;  // deterministic reduction
-  Zero1Optimizer* zero1_ = nullptr;        // optimizer_ when parallel.zero1
+  std::unique_ptr<GradientSync> sync_;  // how the ranks combine gradients
+  std::unique_ptr<Procedure> procedure_;
   std::unique_ptr<MetricsLog> metrics_;
   std::unique_ptr<EventWriter> events_;
   int64_t step_ = 0;

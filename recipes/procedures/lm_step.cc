@@ -1,0 +1,68 @@
+#include "recipes/procedures/lm_step.h"
+
+#include <cmath>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "framework/autograd/tape.h"
+#include "framework/core/error.h"
+#include "framework/ops/elementwise.h"
+#include "recipes/run/checkpoint.h"
+
+namespace attn {
+
+StepResult LmStep::step(int64_t step, double lr, AttentionDiagnostics* diagnostics) {
+  GradientSync& sync = p_.sync;
+  std::vector<Batch> batches;
+  if (const int groups = sync.parts_per_batch(); groups > 0) {
+    // Local group m is rows m, m + L, ...: global rows j, j + G, ... for group j = rank + m N
+    // (the loader deals global rows round-robin), the same rows whatever the world size.
+    const Batch all = p_.loader.next();
+    for (int m : sync.part_order()) batches.push_back(select_rows(all, m, groups));
+  } else {
+    for (int m = 0; m < p_.recipe.train().micro_batches(); ++m) batches.push_back(p_.loader.next());
+  }
+  int64_t local_tokens = 0;
+  for (const Batch& b : batches) local_tokens += b.target_tokens;
+  // Each part's loss is weighted by its share of the *global* tokens, so the sum of the ranks'
+  // gradients is the gradient of the global mean loss, however the batch is split.
+  StepResult r;
+  r.tokens = static_cast<int64_t>(sum_over_ranks(p_.comm, static_cast<double>(local_tokens)));
+  p_.store.zero_grad();
+  std::vector<double> part_loss(batches.size(), 0.0);
+  const int parts = static_cast<int>(batches.size());
+  for (int k = 0; k < parts; ++k) {
+    const Batch& b = batches[k];
+    sync.begin_part(k);
+    if (b.target_tokens > 0) {
+      sync.before_backward(k, parts);
+      const double w = static_cast<double>(b.target_tokens) / static_cast<double>(r.tokens);
+      GptForward f;
+      f.training = true;
+      if (k == 0) f.diagnostics = diagnostics;
+      double aux = 0;
+      f.aux_loss = &aux;
+      Tensor l = p_.model.loss(gpt_input(b, p_.store.device()), f);
+      // Logged apart, so `loss` stays the cross-entropy every attention kind is compared on.
+      part_loss[k] = w * (l.item() - aux);
+      r.aux_loss += w * aux;
+      backward(scale(l, w));
+    }
+    sync.end_part(k);
+  }
+  r.aux_loss = sum_over_ranks(p_.comm, r.aux_loss);
+  sync.finish();
+  r.loss = sync.sum_losses(part_loss);
+  if (!std::isfinite(r.loss))
+    throw Error(ErrorKind::kNumeric, fmt::format("step {}", step + 1),
+                fmt::format("training loss is {} (lr {:.3g}); lower optim.lr or set "
+                            "optim.grad_clip. Last checkpoint: {}",
+                            r.loss, lr, latest_complete_checkpoint(p_.checkpoints_dir)));
+  r.grad_norm = sync.clip_grad_norm(p_.recipe.optim().grad_clip());
+  p_.optimizer.step();
+  sync.after_step();
+  return r;
+}
+
+}  // namespace attn
