@@ -214,6 +214,7 @@ class Rules final : public RuleCheck {
     check_training();
     check_layer_lists("losses.adl.layers", r_.losses().adl().layers());
     check_layer_lists("losses.aem.layers", r_.losses().aem().layers());
+    check_head_list("losses.aem.heads", r_.losses().aem().heads());
     for (const RecipeRule& rule : registered_rules()) rule(r_, *this);
     check_unbuilt();
   }
@@ -332,6 +333,16 @@ class Rules final : public RuleCheck {
           layers[i] < r_.model().layers(), {at, "model.layers"},
           fmt::format("layer {} does not exist (model.layers {})", layers[i], r_.model().layers()));
       require(seen.insert(layers[i]).second, {at}, fmt::format("layer {} listed twice", layers[i]));
+    }
+  }
+
+  void check_head_list(const std::string& field, const pb::RepeatedField<int32_t>& heads) {
+    std::set<int> seen;
+    for (int i = 0; i < heads.size(); ++i) {
+      const std::string at = fmt::format("{}[{}]", field, i);
+      require(heads[i] < r_.model().heads(), {at, "model.heads"},
+              fmt::format("head {} does not exist (model.heads {})", heads[i], r_.model().heads()));
+      require(seen.insert(heads[i]).second, {at}, fmt::format("head {} listed twice", heads[i]));
     }
   }
 

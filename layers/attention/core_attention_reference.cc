@@ -123,6 +123,8 @@ ReferenceAttention reference_attention(const Tensor& q, const Tensor& k, const T
         double D = 0;
         for (int64_t c = 0; c < dv; ++c) D += dO[row * dv + c] * r.out[row * dv + c];
         r.dsink[h] -= p_sink * D;
+        // The sink is a column of the row's distribution: dH/dz = -p_sink (log p_sink + H).
+        if (!gH.empty() && p_sink > 0) r.dsink[h] -= gH[row] * p_sink * (z - lse + ent);
         for (int64_t j = 0; j < klen; ++j) {
           if (!vis[j]) continue;
           double dP = 0;

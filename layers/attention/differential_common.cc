@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "framework/autograd/tape.h"
 #include "framework/core/error.h"
 #include "framework/ops/elementwise.h"
@@ -11,6 +13,15 @@
 #include "framework/ops/unary.h"
 
 namespace attn {
+
+void refuse_attention_losses_rule(const attnlab::config::Recipe& r, config::RuleCheck& check,
+                                  const std::string& kind) {
+  const std::string why = fmt::format(
+      "{} attention has no single softmax map per head to regularise (weights A1 - lambda A2)",
+      kind);
+  check.require(r.losses().aem().weight() == 0, {"losses.aem.weight", "attention.kind"}, why);
+  check.require(r.losses().adl().weight() == 0, {"losses.adl.weight", "attention.kind"}, why);
+}
 
 double differential_lambda_init(int layer) {
   return 0.8 - 0.6 * std::exp(-0.3 * static_cast<double>(layer));

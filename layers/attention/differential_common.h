@@ -5,9 +5,15 @@
 
 #include <string>
 
+#include "framework/config/recipe_rules.h"
 #include "layers/attention/attention_layer.h"
 
 namespace attn {
+
+// The recipe rule of both differential kinds: their weights A1 - lambda A2 are not one
+// probability map per head, so attention losses (AEM, ADL) are refused when the recipe is read.
+void refuse_attention_losses_rule(const attnlab::config::Recipe& recipe, config::RuleCheck& check,
+                                  const std::string& kind);
 
 // lambda_init(l) = 0.8 - 0.6 exp(-0.3 l), l the 0-based layer.
 double differential_lambda_init(int layer);

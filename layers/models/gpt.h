@@ -74,6 +74,7 @@ class Gpt {
   void set_attention_losses(std::vector<const AttentionLoss*> losses) {
     attention_losses_ = std::move(losses);
   }
+  const std::vector<const AttentionLoss*>& attention_losses() const { return attention_losses_; }
 
  private:
   struct Block {

@@ -12,6 +12,14 @@
 
 namespace attn {
 
+namespace {
+
+std::string loss_key(const std::string& name, int layer) {
+  return fmt::format("loss/{}/l{}", name, layer);
+}
+
+}  // namespace
+
 StepResult LmStep::step(int64_t step, double lr, AttentionDiagnostics* diagnostics) {
   GradientSync& sync = p_.sync;
   std::vector<Batch> batches;
@@ -29,6 +37,10 @@ StepResult LmStep::step(int64_t step, double lr, AttentionDiagnostics* diagnosti
   // gradients is the gradient of the global mean loss, however the batch is split.
   StepResult r;
   r.tokens = static_cast<int64_t>(sum_over_ranks(p_.comm, static_cast<double>(local_tokens)));
+  // Every rank logs the same keys (a rank whose part has no targets adds nothing to them).
+  for (const AttentionLoss* loss : p_.model.attention_losses())
+    for (int l = 0; l < p_.model.config().layers; ++l)
+      if (loss->selects(l)) r.attention_losses[loss_key(loss->name(), l)] = 0.0;
   p_.store.zero_grad();
   std::vector<double> part_loss(batches.size(), 0.0);
   const int parts = static_cast<int>(batches.size());
@@ -43,7 +55,11 @@ StepResult LmStep::step(int64_t step, double lr, AttentionDiagnostics* diagnosti
       if (k == 0) f.diagnostics = diagnostics;
       double aux = 0;
       f.aux_loss = &aux;
+      std::vector<AttentionLossTerm> terms;
+      f.attention_loss_terms = &terms;
       Tensor l = p_.model.loss(gpt_input(b, p_.store.device()), f);
+      for (const AttentionLossTerm& t : terms)
+        r.attention_losses.at(loss_key(t.name, t.layer)) += w * t.value.item();
       // Logged apart, so `loss` stays the cross-entropy every attention kind is compared on.
       part_loss[k] = w * (l.item() - aux);
       r.aux_loss += w * aux;
@@ -52,6 +68,7 @@ StepResult LmStep::step(int64_t step, double lr, AttentionDiagnostics* diagnosti
     sync.end_part(k);
   }
   r.aux_loss = sum_over_ranks(p_.comm, r.aux_loss);
+  for (auto& [key, value] : r.attention_losses) value = sum_over_ranks(p_.comm, value);
   sync.finish();
   r.loss = sync.sum_losses(part_loss);
   if (!std::isfinite(r.loss))

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,9 @@ struct StepResult {
   double grad_norm = 0;
   int64_t tokens = 0;   // target tokens of the step, all ranks
   double aux_loss = 0;  // the layers' auxiliary losses (optimised too, not part of `loss`)
+  // Each attention loss's weighted term per layer ("loss/<name>/l<layer>"), all ranks; part of
+  // aux_loss.
+  std::map<std::string, double> attention_losses;
 };
 
 class Procedure {

@@ -17,6 +17,7 @@
 #include "framework/io/tensorboard.h"
 #include "framework/ops/matmul.h"
 #include "layers/attention/core_attention_executor.h"
+#include "layers/losses/recipe_losses.h"
 #include "parallel/data_parallel.h"
 #include "parallel/gradient_sync.h"
 #include "parallel/zero1.h"
@@ -71,6 +72,11 @@ class Trainer {
         executor_(make_core_attention_executor(recipe)),
         progress_(recipe.train().steps(), options.quiet || !lead_, stdout) {
     model_.set_executor(executor_.get());
+    attention_losses_ =
+        make_attention_losses(recipe.losses(), recipe.model().layers(), recipe.model().heads());
+    std::vector<const AttentionLoss*> losses;
+    for (const auto& l : attention_losses_) losses.push_back(l.get());
+    model_.set_attention_losses(losses);
     store_.finalize();
     store_.initialize(recipe.train().seed());
     schedule_ = schedule_options(recipe);
@@ -105,7 +111,7 @@ class Trainer {
     Clock::time_point window_start = Clock::now();
     while (step_ < steps) {
       const Clock::time_point t0 = Clock::now();
-      const auto [loss, norm, tokens, aux_loss] = train_step();
+      const auto [loss, norm, tokens, aux_loss, attention_losses] = train_step();
       elapsed_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
       ++step_;
       tokens_seen_ += tokens;
@@ -126,6 +132,7 @@ class Trainer {
         // the all-reduce that did not overlap), summed over the run.
         if (const auto wait = sync_->wait_seconds()) row["allreduce_wait_s"] = *wait;
         if (aux_loss != 0) row["aux_loss"] = aux_loss;
+        for (const auto& [key, value] : attention_losses) row[key] = value;
         log_row(row);
         window_tokens = 0;
         window_start = Clock::now();
@@ -336,6 +343,7 @@ class Trainer {
   ParamStore store_;
   Gpt model_;
   std::unique_ptr<CoreAttentionExecutor> executor_;
+  std::vector<std::unique_ptr<AttentionLoss>> attention_losses_;  // losses { ... }
   Progress progress_;
   std::unique_ptr<Optimizer> optimizer_;
   ScheduleOptions schedule_;

@@ -100,6 +100,7 @@ void register_attention_differential() {
         return std::unique_ptr<AttentionLayer>(new DifferentialAttention(store, name, spec));
       },
       [](const attnlab::config::Recipe& r, config::RuleCheck& check) {
+        refuse_attention_losses_rule(r, check, "DIFFERENTIAL");
         const auto& m = r.model();
         check.require(m.heads() % 2 == 0, {"model.heads", "attention.kind"},
                       fmt::format("DIFFERENTIAL pairs query/key maps: needs an even number, got {}",

@@ -105,6 +105,7 @@ void register_attention_grouped_differential() {
         return std::unique_ptr<AttentionLayer>(new GroupedDifferentialAttention(store, name, spec));
       },
       [](const attnlab::config::Recipe& r, config::RuleCheck& check) {
+        refuse_attention_losses_rule(r, check, "GROUPED_DIFFERENTIAL");
         const auto& m = r.model();
         const int groups = r.attention().grouped_differential().group_ratio() + 1;
         check.require(

@@ -99,8 +99,11 @@ const std::set<std::string> kActing = {
     "parallel.reduce_groups",
     // the losses are off at weight 0; procedure NONE is the plain step
     "losses.adl.weight",
-    "losses.aem.weight",
     "procedure.kind",
+    // layers/losses/aem.cc through layers/losses/recipe_losses.cc and the trainer
+    "losses.aem.weight",
+    "losses.aem.layers",
+    "losses.aem.heads",
     // recipes/train/evaluate.cc, layers/attention/attention_diagnostics.cc
     "eval.batch_size",
     "eval.diagnostics",
@@ -120,7 +123,6 @@ struct SwitchOn {
 };
 const std::map<std::string, SwitchOn> kSwitchOn = {
     {"losses.adl.weight", {"losses.adl.weight=1", "losses {\n  adl {\n    weight: 1\n  }\n}\n", 3}},
-    {"losses.aem.weight", {"losses.aem.weight=0.1", "losses {\n  aem { weight: 0.1 }\n}\n", 2}},
     {"procedure.kind", {"procedure.kind=FOCUS_SFT", "procedure {\n  kind: FOCUS_SFT\n}\n", 2}},
     {"data.corpus", {"data.corpus=SYNTHETIC", "\ndata { corpus: SYNTHETIC }\n", 2}},
     {"parallel.mode", {"parallel.mode=CAD", "parallel {\n  mode: CAD\n}\n", 2}},

@@ -169,6 +169,50 @@ TEST_F(TrainCli, EveryAttentionKindLogsDiagnosticsAndDrawsMaps) {
   EXPECT_NE(bad.output.find("--layer"), std::string::npos) << bad.output;
 }
 
+// AEM (losses.aem): its term is logged per selected layer, part of aux_loss but not of the
+// cross-entropy; it keeps attention entropy above the unregularised run's; resuming continues bit
+// for bit; weight 0 is the unregularised run to the bit.
+TEST_F(TrainCli, AemRaisesAttentionEntropyAndLogsItsTerms) {
+  const std::string base = " --quiet --set model.layers=2 --set log.attn_every=20";
+  ASSERT_EQ(run_cli("train " + recipe() + base + " --run-dir " + run("plain")).code, 0);
+  const std::string aem = " --set losses.aem.weight=1 --set losses.aem.layers=1";
+  CliResult t = run_cli("train " + recipe() + base + aem + " --run-dir " + run("aem"));
+  ASSERT_EQ(t.code, 0) << t.output;
+  auto last_entropy = [&](const std::string& name, const std::string& key) {
+    double v = -1;
+    for (const auto& row : read_metrics(run(name) + "/metrics.jsonl"))
+      if (row.contains(key)) v = row[key].get<double>();
+    return v;
+  };
+  bool logged = false;
+  for (const auto& row : read_metrics(run("aem") + "/metrics.jsonl")) {
+    if (!row.contains("loss")) continue;
+    EXPECT_FALSE(row.contains("loss/aem/l0")) << "layer 0 is not selected";
+    ASSERT_TRUE(row.contains("loss/aem/l1"));
+    const double term = row["loss/aem/l1"].get<double>();
+    EXPECT_LT(term, 0);  // minus the mean entropy
+    EXPECT_NEAR(row["aux_loss"].get<double>(), term, 1e-6 * std::fabs(term));
+    logged = true;
+  }
+  EXPECT_TRUE(logged);
+  const double plain = last_entropy("plain", "attn/entropy/l1");
+  const double raised = last_entropy("aem", "attn/entropy/l1");
+  ASSERT_GT(plain, 0);
+  EXPECT_GT(raised, plain) << "AEM did not raise the entropy of layer 1";
+  EXPECT_NE(losses(run("plain")), losses(run("aem")));
+  // Weight 0: the plain run to the bit, whatever the other AEM fields say.
+  ASSERT_EQ(run_cli("train " + recipe() + base +
+                    " --set losses.aem.weight=0 --set losses.aem.heads=1 --run-dir " + run("zero"))
+                .code,
+            0);
+  EXPECT_EQ(losses(run("plain")), losses(run("zero")));
+  // Interrupted and resumed: the same curve.
+  ASSERT_EQ(
+      run_cli("train " + recipe() + base + aem + " --stop-after 7 --run-dir " + run("ra")).code, 0);
+  ASSERT_EQ(run_cli("train " + recipe() + base + aem + " --resume --run-dir " + run("ra")).code, 0);
+  EXPECT_EQ(losses(run("aem")), losses(run("ra")));
+}
+
 // The affine moving average is a buffer in the checkpoint: resuming continues bit for bit.
 TEST_F(TrainCli, ResumeRestoresAttentionBuffers) {
   const std::string kind = " --set attention.kind=AFFINE_SCALED";
