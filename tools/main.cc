@@ -7,11 +7,13 @@
 #include "framework/core/error.h"
 #include "framework/core/version.h"
 #include "layers/attention/attention_layer.h"
+#include "layers/losses/recipe_losses.h"
 #include "tools/command.h"
 
 int main(int argc, char** argv) {
-  // Recipes are validated with the attention variants' own rules too.
+  // Recipes are validated with the attention variants' and losses' own rules too.
   attn::install_attention_recipe_rules();
+  attn::install_attention_loss_rules();
   CLI::App app{"attnlab: a C++ training framework for attention research"};
   app.set_version_flag("--version", std::string("attnlab ") + attn::kVersion);
   app.require_subcommand(1);

@@ -6,10 +6,6 @@ namespace cfg = attnlab::config;
 
 const std::vector<UnbuiltFeature>& unbuilt_features() {
   static const std::vector<UnbuiltFeature> features = {
-      {"ADL (attention diversification loss)",
-       "losses.adl.weight",
-       {"losses.adl."},
-       [](const cfg::Recipe& r) { return r.losses().adl().weight() > 0; }},
       {"the FOCUS_SFT procedure",
        "procedure.kind",
        {"procedure.focus_sft."},

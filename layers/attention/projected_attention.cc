@@ -38,9 +38,10 @@ Tensor ProjectedAttention::forward(const Tensor& x, AttentionContext& ctx) {
   }
   CoreAttentionOptions o = core_options(s, ctx.seq, ctx.diagnostics != nullptr);
   request_attention_losses(ctx, s.layer, s.heads, o);
+  const Tensor sink_logits = sink();
   h.core = ctx.executor.run(core_call_id(s.layer), h.q, h.k, h.v, ctx.seq.cu_seqlens,
-                            ctx.seq.cu_seqlens, sink(), o);
-  add_attention_loss_terms(ctx, s.layer, h.core.stats);
+                            ctx.seq.cu_seqlens, sink_logits, o);
+  add_attention_loss_terms(ctx, s.layer, {ctx.seq, h.q, h.k, sink_logits, o, h.core.stats});
   Tensor y = combine(x, h, ctx);
   if (ctx.diagnostics) diagnose(h, ctx);
   if (ctx.map && ctx.map->layer == s.layer) fill_map(h, ctx);

@@ -34,8 +34,8 @@ void AemLoss::request(const PackedSequences&, int64_t heads, AttentionStatsReque
   stats.entropy = true;
 }
 
-Tensor AemLoss::term(int, const PackedSequences&, const AttentionStats& stats) const {
-  const Tensor& h = stats.entropy;  // [rows, heads]
+Tensor AemLoss::term(int, const AttentionLossInputs& in) const {
+  const Tensor& h = in.stats.entropy;  // [rows, heads]
   const int64_t rows = h.size(0);
   const double per = -weight_ / selected_layers_;
   if (rows == 0) return scale(sum(h), 0.0);

@@ -23,7 +23,7 @@ class AemLoss final : public AttentionLoss {
   bool selects(int layer) const override { return layers_[layer]; }
   void request(const PackedSequences& seq, int64_t heads,
                AttentionStatsRequest& stats) const override;
-  Tensor term(int layer, const PackedSequences& seq, const AttentionStats& stats) const override;
+  Tensor term(int layer, const AttentionLossInputs& in) const override;
 
  private:
   double weight_;

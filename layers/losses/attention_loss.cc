@@ -14,13 +14,13 @@ void request_attention_losses(const AttentionContext& ctx, int layer, int64_t he
     if (loss->selects(layer)) loss->request(ctx.seq, heads, options.stats);
 }
 
-void add_attention_loss_terms(AttentionContext& ctx, int layer, const AttentionStats& stats) {
+void add_attention_loss_terms(AttentionContext& ctx, int layer, const AttentionLossInputs& in) {
   if (!ctx.attention_losses) return;
   ATTN_CHECK(ctx.attention_loss_terms != nullptr,
              "attention losses are set but the context collects no terms");
   for (const AttentionLoss* loss : *ctx.attention_losses)
     if (loss->selects(layer))
-      ctx.attention_loss_terms->push_back({loss->name(), layer, loss->term(layer, ctx.seq, stats)});
+      ctx.attention_loss_terms->push_back({loss->name(), layer, loss->term(layer, in)});
 }
 
 void refuse_attention_losses(const AttentionContext& ctx, int layer, const std::string& variant) {

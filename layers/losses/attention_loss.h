@@ -14,6 +14,18 @@ namespace attn {
 
 struct AttentionContext;
 
+// One layer's core-attention call as a loss sees it: the call's inputs (differentiable: a loss
+// that materialises probabilities recomputes them from q and k) and the fused statistics it
+// requested.
+struct AttentionLossInputs {
+  const PackedSequences& seq;
+  const Tensor& q;     // [tokens, heads, d]
+  const Tensor& k;     // [tokens, kv_heads, d]
+  const Tensor& sink;  // [heads] or undefined
+  const CoreAttentionOptions& options;
+  const AttentionStats& stats;
+};
+
 class AttentionLoss {
  public:
   virtual ~AttentionLoss() = default;
@@ -24,8 +36,8 @@ class AttentionLoss {
   // `heads` is the number of query heads of the core call.
   virtual void request(const PackedSequences& seq, int64_t heads,
                        AttentionStatsRequest& stats) const = 0;
-  // The weighted scalar term of one layer, from that layer's core-attention statistics.
-  virtual Tensor term(int layer, const PackedSequences& seq, const AttentionStats& stats) const = 0;
+  // The weighted scalar term of one layer, from that layer's core-attention call.
+  virtual Tensor term(int layer, const AttentionLossInputs& in) const = 0;
 };
 
 // One layer's term, kept apart for logging; the model adds every term to its loss.
@@ -39,7 +51,7 @@ struct AttentionLossTerm {
 // selecting `layer` need into `options`, then (after the call) appends their terms.
 void request_attention_losses(const AttentionContext& ctx, int layer, int64_t heads,
                               CoreAttentionOptions& options);
-void add_attention_loss_terms(AttentionContext& ctx, int layer, const AttentionStats& stats);
+void add_attention_loss_terms(AttentionContext& ctx, int layer, const AttentionLossInputs& in);
 
 // For variants whose core calls are not one plain softmax map (differential): a loss selecting
 // `layer` is refused, never silently skipped.

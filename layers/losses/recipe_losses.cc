@@ -1,5 +1,9 @@
 #include "layers/losses/recipe_losses.h"
 
+#include <fmt/format.h>
+
+#include "framework/config/recipe_rules.h"
+#include "layers/losses/adl.h"
 #include "layers/losses/aem.h"
 
 namespace attn {
@@ -9,8 +13,20 @@ std::vector<std::unique_ptr<AttentionLoss>> make_attention_losses(
   std::vector<std::unique_ptr<AttentionLoss>> out;
   if (losses.aem().weight() > 0)
     out.push_back(std::make_unique<AemLoss>(losses.aem(), num_layers, num_heads));
-  // ADL is refused by validation until it is built (framework/config/unbuilt_features.cc).
+  if (losses.adl().weight() > 0) out.push_back(std::make_unique<AdlLoss>(losses.adl(), num_layers));
   return out;
+}
+
+void install_attention_loss_rules() {
+  config::register_recipe_rule(
+      "attention losses", [](const attnlab::config::Recipe& r, config::RuleCheck& check) {
+        if (r.losses().adl().weight() > 0)
+          check.require(r.model().seq_len() <= kAdlMaterialisedMaxLen,
+                        {"model.seq_len", "losses.adl.weight"},
+                        fmt::format("ADL runs on materialised probabilities, documents of up to "
+                                    "{} tokens; got {}",
+                                    kAdlMaterialisedMaxLen, r.model().seq_len()));
+      });
 }
 
 }  // namespace attn

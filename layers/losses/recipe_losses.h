@@ -14,4 +14,8 @@ namespace attn {
 std::vector<std::unique_ptr<AttentionLoss>> make_attention_losses(
     const attnlab::config::Losses& losses, int num_layers, int64_t num_heads);
 
+// Registers the losses' cross-field rules with recipe validation (ADL's materialising path
+// takes documents of up to kAdlMaterialisedMaxLen tokens, so model.seq_len is bounded).
+void install_attention_loss_rules();
+
 }  // namespace attn

@@ -97,10 +97,13 @@ const std::set<std::string> kActing = {
     "parallel.bucket_mb",
     "parallel.timeout_s",
     "parallel.reduce_groups",
-    // the losses are off at weight 0; procedure NONE is the plain step
-    "losses.adl.weight",
+    // procedure NONE is the plain step
     "procedure.kind",
-    // layers/losses/aem.cc through layers/losses/recipe_losses.cc and the trainer
+    // layers/losses/{aem,adl}.cc through layers/losses/recipe_losses.cc and the trainer
+    "losses.adl.weight",
+    "losses.adl.theta",
+    "losses.adl.pairwise",
+    "losses.adl.layers",
     "losses.aem.weight",
     "losses.aem.layers",
     "losses.aem.heads",
@@ -122,7 +125,6 @@ struct SwitchOn {
   int line;
 };
 const std::map<std::string, SwitchOn> kSwitchOn = {
-    {"losses.adl.weight", {"losses.adl.weight=1", "losses {\n  adl {\n    weight: 1\n  }\n}\n", 3}},
     {"procedure.kind", {"procedure.kind=FOCUS_SFT", "procedure {\n  kind: FOCUS_SFT\n}\n", 2}},
     {"data.corpus", {"data.corpus=SYNTHETIC", "\ndata { corpus: SYNTHETIC }\n", 2}},
     {"parallel.mode", {"parallel.mode=CAD", "parallel {\n  mode: CAD\n}\n", 2}},
@@ -194,11 +196,9 @@ TEST(RecipeFields, EverySwitchedOnUnbuiltFeatureIsRefusedAtItsLine) {
 
 TEST(RecipeFields, OptionsOfAnInactiveFeatureAreInert) {
   // Like the option blocks of the attention kinds not chosen: accepted while the feature is off.
-  const Recipe r = load_recipe_from_string(
-      "losses { adl { weight: 0 theta: 3 layers: [1] } }\n"
-      "procedure { kind: NONE focus_sft { lora_rank: 8 } }\n",
-      "r.textproto");
-  EXPECT_EQ(r.losses().adl().theta(), 3);
+  const Recipe r = load_recipe_from_string("procedure { kind: NONE focus_sft { lora_rank: 8 } }\n",
+                                           "r.textproto");
+  EXPECT_EQ(r.procedure().focus_sft().lora_rank(), 8);
 }
 
 }  // namespace

@@ -53,7 +53,8 @@ void check_against_reference(test::AttentionCase c, uint64_t seed) {
   loss.request(PackedSequences{}, c.heads, c.options.stats);
   test::AttentionInputs in = test::make_inputs(c, seed);
   CoreAttentionResult res = core_attention(in.q, in.k, in.v, in.cu_q, in.cu_k, in.sink, c.options);
-  const Tensor term = loss.term(0, PackedSequences{}, res.stats);
+  const PackedSequences seq;
+  const Tensor term = loss.term(0, {seq, in.q, in.k, in.sink, c.options, res.stats});
   backward(term);
   const int64_t rows = in.q.size(0);
   const double coeff = -weight / num_layers / static_cast<double>(rows * c.heads);
@@ -68,8 +69,9 @@ void check_against_reference(test::AttentionCase c, uint64_t seed) {
   EXPECT_TRUE(close(in.k.grad().to_vector<double>(), ref.dk, 1e-9, "dk"));
   if (c.sink) EXPECT_TRUE(close(in.sink.grad().to_vector<double>(), ref.dsink, 1e-9, "dsink"));
   // The entropy depends on q and k only: v gets no gradient from AEM.
-  if (in.v.grad().defined())
+  if (in.v.grad().defined()) {
     for (double x : in.v.grad().to_vector<double>()) ASSERT_EQ(x, 0.0);
+  }
 }
 
 TEST(Aem, FusedGradientEqualsTheMaterialisingReference) {
@@ -139,8 +141,12 @@ TEST(Aem, SelectsLayersAndHeads) {
   // entropy [2 rows, 4 heads]: the mean over heads 0 and 3 only, times -weight / 1 layer.
   AttentionStats st;
   st.entropy = Tensor::from_vector<double>({2, 4}, {1, 10, 10, 2, 3, 10, 10, 4});
-  EXPECT_DOUBLE_EQ(some.term(2, PackedSequences{}, st).item(), -2.0 * (1 + 2 + 3 + 4) / 4.0);
-  EXPECT_DOUBLE_EQ(all.term(0, PackedSequences{}, st).item(), -(50.0 / 8.0) / 3.0);
+  const PackedSequences seq;
+  const Tensor none;
+  const CoreAttentionOptions o;
+  const AttentionLossInputs in{seq, none, none, none, o, st};
+  EXPECT_DOUBLE_EQ(some.term(2, in).item(), -2.0 * (1 + 2 + 3 + 4) / 4.0);
+  EXPECT_DOUBLE_EQ(all.term(0, in).item(), -(50.0 / 8.0) / 3.0);
   EXPECT_THROW(AemLoss(aem(1.0, {3}), 3, 4), Error);
   EXPECT_THROW(AemLoss(aem(1.0, {}, {4}), 3, 4), Error);
 }

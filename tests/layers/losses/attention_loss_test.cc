@@ -36,7 +36,8 @@ class ToyLoss final : public AttentionLoss {
     s.entropy = s.key_mass = true;
     s.key_mass_row_weights = w_;
   }
-  Tensor term(int, const PackedSequences&, const AttentionStats& st) const override {
+  Tensor term(int, const AttentionLossInputs& in) const override {
+    const AttentionStats& st = in.stats;
     return scale(add(sum(mul(st.entropy, a_)), sum(mul(st.key_mass, b_))), weight_);
   }
 

@@ -213,6 +213,40 @@ TEST_F(TrainCli, AemRaisesAttentionEntropyAndLogsItsTerms) {
   EXPECT_EQ(losses(run("aem")), losses(run("ra")));
 }
 
+TEST_F(TrainCli, AdlLogsItsTermsAndLowersThem) {
+  const std::string base = " --quiet --set model.layers=2";
+  ASSERT_EQ(run_cli("train " + recipe() + base + " --run-dir " + run("plain")).code, 0);
+  const std::string adl =
+      " --set losses.adl.weight=20 --set losses.adl.layers=1 --set losses.adl.theta=1";
+  CliResult t = run_cli("train " + recipe() + base + adl + " --run-dir " + run("adl"));
+  ASSERT_EQ(t.code, 0) << t.output;
+  std::vector<double> terms;
+  for (const auto& row : read_metrics(run("adl") + "/metrics.jsonl")) {
+    if (!row.contains("loss")) continue;
+    EXPECT_FALSE(row.contains("loss/adl/l0")) << "layer 0 is not selected";
+    ASSERT_TRUE(row.contains("loss/adl/l1"));
+    const double term = row["loss/adl/l1"].get<double>();
+    EXPECT_GE(term, 0);  // weight x a mean cosine of non-negative vectors
+    EXPECT_LE(term, 20);
+    EXPECT_NEAR(row["aux_loss"].get<double>(), term, 1e-6 * std::fabs(term));
+    terms.push_back(term);
+  }
+  ASSERT_GE(terms.size(), 10u);
+  EXPECT_LT(terms.back(), 0.6 * terms.front()) << "ADL did not diversify layer 1's attention";
+  EXPECT_NE(losses(run("plain")), losses(run("adl")));
+  // Weight 0: the plain run to the bit, whatever the other ADL fields say.
+  ASSERT_EQ(
+      run_cli("train " + recipe() + base +
+              " --set losses.adl.weight=0 --set losses.adl.pairwise=true --run-dir " + run("zero"))
+          .code,
+      0);
+  EXPECT_EQ(losses(run("plain")), losses(run("zero")));
+  ASSERT_EQ(
+      run_cli("train " + recipe() + base + adl + " --stop-after 7 --run-dir " + run("ra")).code, 0);
+  ASSERT_EQ(run_cli("train " + recipe() + base + adl + " --resume --run-dir " + run("ra")).code, 0);
+  EXPECT_EQ(losses(run("adl")), losses(run("ra")));
+}
+
 // The affine moving average is a buffer in the checkpoint: resuming continues bit for bit.
 TEST_F(TrainCli, ResumeRestoresAttentionBuffers) {
   const std::string kind = " --set attention.kind=AFFINE_SCALED";
