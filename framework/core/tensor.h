@@ -96,4 +96,10 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
 };
 
+// A kernel's optional pointer argument: the data of t, or null when t is undefined.
+template <typename T>
+T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
 }  // namespace attn

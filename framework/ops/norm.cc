@@ -12,11 +12,6 @@ namespace attn {
 
 namespace {
 
-template <typename T>
-T* data_or_null(const Tensor& t) {
-  return t.defined() ? t.data<T>() : nullptr;
-}
-
 // f32 on CUDA, f32/f64 on CPU; the backward runs where the tensors live. With a residual the
 // input is the sum x + residual, made by the kernel and returned next to the normed sum.
 AddNormResult norm(NormKind kind, const Tensor& x, const Tensor& residual, const Tensor& w,

@@ -30,11 +30,6 @@ const char* op_name(UnaryOp op) {
   return "unary";
 }
 
-template <typename T>
-const T* data_or_null(const Tensor& t) {
-  return t.defined() ? t.data<T>() : nullptr;
-}
-
 // y = f(x (+ bias)); f32 on CUDA, f32/f64 on CPU; the backward runs where the tensors live.
 // With a bias the sum x + bias is never stored: the backward recomputes it in the kernel.
 Tensor unary(UnaryOp op, const Tensor& x, const Tensor& bias = Tensor()) {

@@ -8,7 +8,7 @@ namespace attn::cuda {
 
 namespace attention {
 
-void check_problem(const AttentionProblem& p, const char* what) {
+void check_problem(const AttentionProblemF32& p, const char* what) {
   ATTN_CHECK(p.d >= 1 && p.d <= 128 && p.dv >= 1 && p.dv <= 128,
              "{}: CUDA attention supports head dims 1..128, got d = {}, dv = {}", what, p.d, p.dv);
   ATTN_CHECK(p.kv_heads >= 1 && p.heads % p.kv_heads == 0 && p.heads <= 65535,
@@ -28,7 +28,7 @@ constexpr int kBq = 64, kBk = 32;
 // no second pass over the keys once the final lse is known.
 template <int DQ, int DV>
 __global__ void __launch_bounds__(kThreads)
-    forward_kernel(AttentionProblem p, float* out, float* lse, AttentionForwardStats st) {
+    forward_kernel(AttentionProblemF32 p, float* out, float* lse, AttentionForwardStats<float> st) {
   constexpr int R = kBq / kLanes, C = kBk / kLanes, CV = DV / kLanes;
   constexpr int ldq = DQ + 1, ldv = DV + 1, ldp = kBk + 1;  // +1: conflict-free column reads
   extern __shared__ float smem[];
@@ -165,7 +165,7 @@ constexpr int kMassBk = 32, kMassBq = 32;
 // thread t < kMassBk sums column t over the rows in a fixed order (no atomics).
 template <int DQ>
 __global__ void __launch_bounds__(kThreads)
-    key_mass_kernel(AttentionProblem p, const float* lse, const float* row_weights,
+    key_mass_kernel(AttentionProblemF32 p, const float* lse, const float* row_weights,
                     float* key_mass) {
   constexpr int R = kMassBq / kLanes, C = kMassBk / kLanes;
   constexpr int ldq = DQ + 1, ldp = kMassBk + 1;
@@ -213,8 +213,8 @@ __global__ void __launch_bounds__(kThreads)
 }  // namespace
 }  // namespace attention
 
-void attention_forward(const AttentionProblem& p, float* out, float* lse,
-                       const AttentionForwardStats& stats) {
+void attention_forward(const AttentionProblemF32& p, float* out, float* lse,
+                       const AttentionForwardStats<float>& stats) {
   using namespace attention;
   check_problem(p, "attention_forward");
   if (p.tokens_q == 0) return;
@@ -227,7 +227,7 @@ void attention_forward(const AttentionProblem& p, float* out, float* lse,
   });
 }
 
-void attention_key_mass(const AttentionProblem& p, const float* lse, const float* row_weights,
+void attention_key_mass(const AttentionProblemF32& p, const float* lse, const float* row_weights,
                         float* key_mass) {
   using namespace attention;
   check_problem(p, "attention_key_mass");

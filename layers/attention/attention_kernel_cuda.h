@@ -4,69 +4,31 @@
 
 #include <cstdint>
 
+#include "layers/attention/attention_problem.h"
+
 namespace attn::cuda {
 
-// One attention problem over device pointers; the mirror of cpu::AttentionProblem<float>.
-// Indices in row_lo/row_hi are relative to the start of the row's document in the key sequence;
-// a row with lo > hi sees nothing. head_dim d and dv must be in [1, 128]. The CPU tile sizes
-// have no counterpart: the kernels use their own tiles (results differ by rounding only).
-// E is the element type of q, k, v: float, or uint16_t holding bf16 bits (the tensor-core
-// kernels); everything else is the same for both.
-template <typename E>
-struct AttentionProblemOf {
-  const E* q = nullptr;  // [tokens_q, heads, d]
-  const E* k = nullptr;  // [tokens_k, kv_heads, d]
-  const E* v = nullptr;  // [tokens_k, kv_heads, dv]
-  int64_t heads = 0, kv_heads = 0, d = 0, dv = 0;
-  // Host copies of cu_q[docs] and cu_k[docs]: they size the grids without a device read.
-  int64_t tokens_q = 0, tokens_k = 0;
-  const int32_t* cu_q = nullptr;  // [docs + 1]
-  const int32_t* cu_k = nullptr;  // [docs + 1]
-  int64_t docs = 0;
-  const int32_t* row_lo = nullptr;     // [tokens_q]
-  const int32_t* row_hi = nullptr;     // [tokens_q]
-  const uint8_t* key_valid = nullptr;  // [tokens_k] or null (all valid)
-  const float* sink = nullptr;         // [heads] or null
-  float scale = 1;
-
-  // The same problem over other q, k, v (e.g. their bf16 copies).
-  template <typename F>
-  AttentionProblemOf<F> with_operands(const F* q2, const F* k2, const F* v2) const {
-    return {q2,   k2,   v2,   heads,  kv_heads, d,         dv,   tokens_q, tokens_k,
-            cu_q, cu_k, docs, row_lo, row_hi,   key_valid, sink, scale};
-  }
-};
-using AttentionProblem = AttentionProblemOf<float>;
-using AttentionProblemBf16 = AttentionProblemOf<uint16_t>;
-
-// Optional per-row outputs of the forward ([tokens_q, heads] each; null = not wanted).
-struct AttentionForwardStats {
-  float* entropy = nullptr;
-  float* entropy_normalized = nullptr;
-  float* prob_sq_sum = nullptr;
-  float* first_token_mass = nullptr;
-};
+// The shared problem description (attention_problem.h) over device pointers. head_dim d and dv
+// must be in [1, 128]; block_q/block_k are ignored (the kernels use their own tiles, so results
+// differ from the CPU kernel by rounding only). bf16 problems hold q, k, v as raw bf16 bits.
+using AttentionProblemF32 = AttentionProblem<float>;
+using AttentionProblemBf16 = AttentionProblem<uint16_t, float>;
 
 // out [tokens_q, heads, dv] and lse [tokens_q, heads] (sink included; +inf for empty rows).
-void attention_forward(const AttentionProblem& p, float* out, float* lse,
-                       const AttentionForwardStats& stats);
-
-// entropy_grad [tokens_q, heads] is dL/dH_i for the row entropy H_i (given in `entropy`, from
-// the forward); sink-free only.
-struct AttentionBackwardExtras {
-  const float* entropy_grad = nullptr;
-  const float* entropy = nullptr;
-};
+void attention_forward(const AttentionProblemF32& p, float* out, float* lse,
+                       const AttentionForwardStats<float>& stats);
 
 // Accumulates (+=) into dq, dk, dv (any may be null) and dsink [heads] (may be null).
-// out and lse are the forward's results; dout is [tokens_q, heads, dv].
-void attention_backward(const AttentionProblem& p, const float* out, const float* lse,
+// out and lse are the forward's results; dout is [tokens_q, heads, dv]. Of the extras only the
+// sink-free entropy term is built: a key-mass gradient, or an entropy gradient with a sink, is
+// refused (ATTN_CHECK), never dropped.
+void attention_backward(const AttentionProblemF32& p, const float* out, const float* lse,
                         const float* dout, float* dq, float* dk, float* dv, float* dsink,
-                        const AttentionBackwardExtras& extras);
+                        const AttentionBackwardExtras<float>& extras);
 
 // key_mass [tokens_k, heads] = sum over visible rows i of w_i P_ij (w = row_weights or 1), from
 // the forward's lse; overwritten, like the CPU kernel.
-void attention_key_mass(const AttentionProblem& p, const float* lse, const float* row_weights,
+void attention_key_mass(const AttentionProblemF32& p, const float* lse, const float* row_weights,
                         float* key_mass);
 
 // The tensor-core forward (attention_kernel_cuda_mma.cu): bf16 q/k/v (raw bits, as uint16_t),

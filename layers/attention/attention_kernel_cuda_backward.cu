@@ -22,8 +22,8 @@ struct Rows {
 };
 
 template <int R>
-__device__ inline void load_rows(const AttentionProblem& p, const float* lse, const float* delta,
-                                 const AttentionBackwardExtras& ex, int64_t t0, int64_t t1,
+__device__ inline void load_rows(const AttentionProblemF32& p, const float* lse, const float* delta,
+                                 const AttentionBackwardExtras<float>& ex, int64_t t0, int64_t t1,
                                  int64_t h, int ty, Rows<R>& rows) {
   row_windows<R>(p, t0, t1, ty, rows.lo, rows.hi);
 #pragma unroll
@@ -41,7 +41,7 @@ __device__ inline void load_rows(const AttentionProblem& p, const float* lse, co
 // P and dS = P (dP - D) [+ w_i P (S - lse + H) for an entropy loss] of a tile from Q, dO (rows)
 // and K, V (keys) in shared memory; masked entries have S = -inf, so P = 0 and dS = 0.
 template <int R, int C>
-__device__ inline void tile_grads(const AttentionProblem& p, const float* qs, const float* dos,
+__device__ inline void tile_grads(const AttentionProblemF32& p, const float* qs, const float* dos,
                                   int ldq, const float* ks, const float* vs, int ldv,
                                   const Rows<R>& rows, int jb, int klen, const uint8_t* valid,
                                   int ty, int tx, float (&pr)[R][C], float (&ds)[R][C]) {
@@ -66,8 +66,8 @@ __device__ inline void tile_grads(const AttentionProblem& p, const float* qs, co
 // order; each key row is written by exactly one block.
 template <int DQ, int DV>
 __global__ void __launch_bounds__(kThreads)
-    backward_kv_kernel(AttentionProblem p, const float* lse, const float* delta, const float* dout,
-                       AttentionBackwardExtras ex, float* dk, float* dv) {
+    backward_kv_kernel(AttentionProblemF32 p, const float* lse, const float* delta,
+                       const float* dout, AttentionBackwardExtras<float> ex, float* dk, float* dv) {
   constexpr int R = kBq / kLanes, C = kBk / kLanes, CQ = DQ / 32, CV = DV / 32;
   constexpr int ldq = DQ + 1, ldv = DV + 1, ldp = kBk + 1;
   extern __shared__ float smem[];
@@ -154,8 +154,8 @@ __global__ void __launch_bounds__(kThreads)
 // through, over the same key tiles as the forward.
 template <int DQ, int DV>
 __global__ void __launch_bounds__(kThreads)
-    backward_q_kernel(AttentionProblem p, const float* lse, const float* delta, const float* dout,
-                      AttentionBackwardExtras ex, float* dq) {
+    backward_q_kernel(AttentionProblemF32 p, const float* lse, const float* delta,
+                      const float* dout, AttentionBackwardExtras<float> ex, float* dq) {
   constexpr int R = kBq / kLanes, C = kBk / kLanes, CQ = DQ / kLanes;
   constexpr int ldq = DQ + 1, ldv = DV + 1, ldp = kBk + 1;
   extern __shared__ float smem[];
@@ -213,11 +213,14 @@ __global__ void __launch_bounds__(kThreads)
 }  // namespace
 }  // namespace attention
 
-void attention_backward(const AttentionProblem& p, const float* out, const float* lse,
+void attention_backward(const AttentionProblemF32& p, const float* out, const float* lse,
                         const float* dout, float* dq, float* dk, float* dv, float* dsink,
-                        const AttentionBackwardExtras& extras) {
+                        const AttentionBackwardExtras<float>& extras) {
   using namespace attention;
   check_problem(p, "attention_backward");
+  ATTN_CHECK(!extras.key_mass_grad, "attention_backward: the key-mass gradient is CPU-only so far");
+  ATTN_CHECK(!(extras.entropy_grad && p.sink),
+             "attention_backward: the entropy gradient with a sink is CPU-only so far");
   const int64_t rows = p.tokens_q * p.heads;
   if (rows == 0) return;  // no query: every gradient is zero
   with_delta(p.tokens_q, p.heads, p.dv, out, dout, lse, p.sink, dsink, [&](const float* delta) {

@@ -134,7 +134,7 @@ __device__ inline void mask_scores(float (&s)[R][C], const int (&lo)[R], const i
 // The visible interval of the thread's rows ty * R + i of the tile starting at token t0;
 // rows at or past t1 see nothing.
 template <int R>
-__device__ inline void row_windows(const AttentionProblem& p, int64_t t0, int64_t t1, int ty,
+__device__ inline void row_windows(const AttentionProblemF32& p, int64_t t0, int64_t t1, int ty,
                                    int (&lo)[R], int (&hi)[R]) {
 #pragma unroll
   for (int i = 0; i < R; ++i) {
@@ -155,7 +155,7 @@ __device__ inline bool rows_see(const int (&lo)[R], const int (&hi)[R], int c0, 
 }
 
 // The document a located tile lies in: its keys [k0, k0 + klen) of the packed key sequence,
-// their validity bytes (null: all valid) and its queries [q0, q1). Problem: AttentionProblem or
+// their validity bytes (null: all valid) and its queries [q0, q1). Problem: AttentionProblemF32 or
 // AttentionProblemBf16.
 struct TileDoc {
   int64_t k0, q0, q1;
@@ -172,7 +172,7 @@ __device__ inline TileDoc tile_doc(const Problem& p, int64_t doc) {
 
 // Union [lo, hi] of the visible intervals of rows [t0, t1), clamped to the document's klen
 // keys; lo > hi when no row sees anything. Integer atomics on shared memory: order-free.
-// Problem: AttentionProblem or AttentionProblemBf16 (only the row intervals are read).
+// Problem: AttentionProblemF32 or AttentionProblemBf16 (only the row intervals are read).
 template <typename Problem>
 __device__ inline void block_key_range(const Problem& p, int64_t t0, int64_t t1, int klen, int& lo,
                                        int& hi) {
@@ -300,6 +300,6 @@ void with_delta(int64_t tokens_q, int64_t heads, int64_t dv, const float* out, c
 }
 
 // Sizes the kernels support; checked before every launch.
-void check_problem(const AttentionProblem& p, const char* what);
+void check_problem(const AttentionProblemF32& p, const char* what);
 
 }  // namespace attn::cuda::attention

@@ -4,14 +4,15 @@
 
 namespace attn::cuda {
 
-void attention_forward(const AttentionProblem&, float*, float*, const AttentionForwardStats&) {
+void attention_forward(const AttentionProblemF32&, float*, float*,
+                       const AttentionForwardStats<float>&) {
   ATTN_FAIL(kInternal, "CUDA kernel called in a CPU-only build");
 }
-void attention_backward(const AttentionProblem&, const float*, const float*, const float*, float*,
-                        float*, float*, float*, const AttentionBackwardExtras&) {
+void attention_backward(const AttentionProblemF32&, const float*, const float*, const float*,
+                        float*, float*, float*, float*, const AttentionBackwardExtras<float>&) {
   ATTN_FAIL(kInternal, "CUDA kernel called in a CPU-only build");
 }
-void attention_key_mass(const AttentionProblem&, const float*, const float*, float*) {
+void attention_key_mass(const AttentionProblemF32&, const float*, const float*, float*) {
   ATTN_FAIL(kInternal, "CUDA kernel called in a CPU-only build");
 }
 void attention_forward_bf16(const AttentionProblemBf16&, float*, float*) {

@@ -30,11 +30,6 @@ std::vector<int32_t> checked_cu_seqlens(const Tensor& cu, int64_t tokens, const 
   return v;
 }
 
-template <typename T>
-T* data_or_null(const Tensor& t) {
-  return t.defined() ? t.data<T>() : nullptr;
-}
-
 Tensor on_device(const Tensor& t, Device device) {
   return !t.defined() || t.device() == device ? t : t.to(device);
 }
@@ -62,9 +57,9 @@ DeviceIndices device_indices(const Tensor& cu_q, const Tensor& cu_k, const RowIn
 }
 
 // The kernel's view of the GPU tensors (f32); the row intervals were built on the host.
-cuda::AttentionProblem cuda_problem(const Tensor& q, const Tensor& k, const Tensor& v,
-                                    const Tensor& sink, const DeviceIndices& idx, double scale) {
-  cuda::AttentionProblem p;
+cuda::AttentionProblemF32 cuda_problem(const Tensor& q, const Tensor& k, const Tensor& v,
+                                       const Tensor& sink, const DeviceIndices& idx, double scale) {
+  cuda::AttentionProblemF32 p;
   p.q = q.data<float>(), p.k = k.data<float>(), p.v = v.data<float>();
   p.heads = q.size(1), p.kv_heads = k.size(1), p.d = q.size(2), p.dv = v.size(2);
   p.tokens_q = q.size(0), p.tokens_k = k.size(0);
@@ -79,7 +74,7 @@ cuda::AttentionProblem cuda_problem(const Tensor& q, const Tensor& k, const Tens
 
 // Under bf16 matrix products (train.precision BF16) forward and backward run on tensor cores when
 // the kernels cover the problem: d = dv in {64, 128} and no row statistics (they are f32-only).
-bool use_tensor_cores(const cuda::AttentionProblem& p, const AttentionStatsRequest& want) {
+bool use_tensor_cores(const cuda::AttentionProblemF32& p, const AttentionStatsRequest& want) {
   return cuda_matmul_precision() == MatmulPrecision::kBf16 && p.d == p.dv &&
          (p.d == 64 || p.d == 128) && !want.entropy && !want.prob_sq_sum && !want.first_token_mass;
 }
@@ -97,7 +92,7 @@ struct Bf16Operands {
 };
 
 Bf16Operands bf16_operands(const Tensor& q, const Tensor& k, const Tensor& v,
-                           const cuda::AttentionProblem& p) {
+                           const cuda::AttentionProblemF32& p) {
   Bf16Operands o{to_bf16(q), to_bf16(k), to_bf16(v), {}};
   o.problem = p.with_operands(o.q.data<uint16_t>(), o.k.data<uint16_t>(), o.v.data<uint16_t>());
   return o;
@@ -111,8 +106,8 @@ CoreAttentionResult core_attention_cuda(const Tensor& q, const Tensor& k, const 
                                         CoreAttentionResult res) {
   const Device dev = q.device();
   const DeviceIndices idx = device_indices(cu_seqlens_q, cu_seqlens_k, rows, dev);
-  const cuda::AttentionProblem p = cuda_problem(q, k, v, sink, idx, scale);
-  const cuda::AttentionForwardStats st{
+  const cuda::AttentionProblemF32 p = cuda_problem(q, k, v, sink, idx, scale);
+  const AttentionForwardStats<float> st{
       data_or_null<float>(res.stats.entropy), data_or_null<float>(res.stats.entropy_normalized),
       data_or_null<float>(res.stats.prob_sq_sum), data_or_null<float>(res.stats.first_token_mass)};
   // The bf16 copies are made again in the backward rather than kept alive across the step.
@@ -137,7 +132,7 @@ CoreAttentionResult core_attention_cuda(const Tensor& q, const Tensor& k, const 
   const Tensor out = res.out, lse = res.lse, entropy = res.stats.entropy;
   const Tensor key_mass = res.stats.key_mass;
   record("core_attention", outputs, [=] {
-    const cuda::AttentionProblem bp = cuda_problem(q, k, v, sink, idx, scale);
+    const cuda::AttentionProblemF32 bp = cuda_problem(q, k, v, sink, idx, scale);
     Tensor dout = out.has_grad() ? out.grad() : Tensor::zeros(out.shape(), out.dtype(), dev);
     if (tensor_cores) {  // no statistics were asked, so no entropy gradient either
       const Bf16Operands b = bf16_operands(q, k, v, bp);
@@ -151,7 +146,7 @@ CoreAttentionResult core_attention_cuda(const Tensor& q, const Tensor& k, const 
     // Refused rather than dropped: the CUDA kernels have no dP term yet.
     ATTN_CHECK(!(key_mass.defined() && key_mass.has_grad()),
                "core_attention: the gradient of the key mass is CPU-only so far");
-    cuda::AttentionBackwardExtras extras;
+    AttentionBackwardExtras<float> extras;
     if (entropy.defined() && entropy.has_grad()) {
       // Refused rather than dropped: the CUDA kernels do not yet send the entropy's sink term.
       ATTN_CHECK(!sink.defined(),
@@ -228,7 +223,7 @@ CoreAttentionResult core_attention(const Tensor& q, const Tensor& k, const Tenso
   const Tensor cu_q_t = cu_seqlens_q, cu_k_t = cu_seqlens_k;
   auto problem = [=](auto tag) {
     using T = decltype(tag);
-    cpu::AttentionProblem<T> p;
+    AttentionProblem<T> p;
     p.q = q.data<T>(), p.k = k.data<T>(), p.v = v.data<T>();
     p.heads = heads, p.kv_heads = kv_heads, p.d = d, p.dv = dv;
     p.cu_q = cu_q_t.data<int32_t>(), p.cu_k = cu_k_t.data<int32_t>();
@@ -242,7 +237,7 @@ CoreAttentionResult core_attention(const Tensor& q, const Tensor& k, const Tenso
   };
   detail::dispatch_float(q, "core_attention", [&](auto tag) {
     using T = decltype(tag);
-    cpu::AttentionForwardStats<T> st{
+    AttentionForwardStats<T> st{
         data_or_null<T>(res.stats.entropy), data_or_null<T>(res.stats.entropy_normalized),
         data_or_null<T>(res.stats.prob_sq_sum), data_or_null<T>(res.stats.first_token_mass)};
     const auto p = problem(tag);
@@ -265,7 +260,7 @@ CoreAttentionResult core_attention(const Tensor& q, const Tensor& k, const Tenso
       using T = decltype(tag);
       const auto p = problem(tag);
       Tensor dout = out.has_grad() ? out.grad() : Tensor::zeros(out.shape(), out.dtype());
-      cpu::AttentionBackwardExtras<T> extras;
+      AttentionBackwardExtras<T> extras;
       if (entropy.defined() && entropy.has_grad()) {
         extras.entropy_grad = entropy.grad().data<T>();
         extras.entropy = entropy.data<T>();

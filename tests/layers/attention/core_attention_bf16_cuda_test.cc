@@ -93,7 +93,7 @@ Tensor bf16_on_gpu(const Shape& shape, uint64_t seed, Tensor& rounded_f32) {
 struct Bf16Problem {
   int64_t tq = 0, tk = 0;
   Tensor cu_q, cu_k, lo, hi, valid, q, k, v, qf, kf, vf, sink;
-  cuda::AttentionProblem pf;
+  cuda::AttentionProblemF32 pf;
   cuda::AttentionProblemBf16 pb;
 };
 
@@ -147,7 +147,7 @@ Bf16Problem make_problem(const Bf16Case& c, uint64_t seed) {
   if (c.sink)
     pr.sink = test::random_normal({c.heads}, seed * 10 + 4, DType::kF32, 1.0, false).to(gpu);
 
-  cuda::AttentionProblem& pf = pr.pf;
+  cuda::AttentionProblemF32& pf = pr.pf;
   pf.q = pr.qf.data<float>(), pf.k = pr.kf.data<float>(), pf.v = pr.vf.data<float>();
   pf.heads = c.heads, pf.kv_heads = c.kv_heads, pf.d = pf.dv = c.d;
   pf.tokens_q = tq, pf.tokens_k = tk;
