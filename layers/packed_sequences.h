@@ -3,6 +3,8 @@
 // layer that mixes tokens reads them from here; none invents its own mask.
 #pragma once
 
+#include <vector>
+
 #include "framework/core/tensor.h"
 #include "layers/attention/attention_mask.h"
 
@@ -20,5 +22,15 @@ struct PackedSequences {
   // undefined = every token with a target counts.
   Tensor loss_weights;
 };
+
+// cu_seqlens checked against `tokens` (starts at 0, never decreases, ends at tokens; kInternal
+// naming `op` otherwise), on the host and on `device` for kernels that read it there.
+struct DocumentBounds {
+  std::vector<int32_t> host;
+  Tensor on_device;  // i32 [docs + 1]
+  int64_t docs() const { return static_cast<int64_t>(host.size()) - 1; }
+};
+DocumentBounds document_bounds(const Tensor& cu_seqlens, int64_t tokens, Device device,
+                               const char* op);
 
 }  // namespace attn

@@ -5,6 +5,7 @@
 #include "framework/ops/norm.h"
 #include "framework/ops/shape.h"
 #include "layers/attention/core_options.h"
+#include "layers/losses/adl_materialised.h"
 
 namespace attn {
 
@@ -56,6 +57,21 @@ void ProjectedAttention::diagnose(const Heads& h, AttentionContext& ctx) {
   const AttentionStats& st = h.core.stats;
   ctx.diagnostics->record_maps(spec_.layer, ctx.seq.positions, st.first_token_mass, st.entropy,
                                st.entropy_normalized);
+  record_attention_similarity(h, ctx);
+}
+
+void ProjectedAttention::record_attention_similarity(const Heads& h, AttentionContext& ctx) {
+  // ADL's own statistic at its published threshold, so runs with and without the loss compare
+  // on the quantity it lowers. Materialised: skipped for documents past the path's limit.
+  const std::vector<int32_t> cu = ctx.seq.cu_seqlens.to_vector<int32_t>();
+  for (size_t b = 1; b < cu.size(); ++b)
+    if (cu[b] - cu[b - 1] > kAdlMaterialisedMaxLen) return;
+  NoGrad no_grad;
+  const Tensor sink_logits = sink();
+  const double cosine = adl_materialised(h.q, h.k, sink_logits, ctx.seq.cu_seqlens,
+                                         core_options(spec_, ctx.seq, false), AdlOptions{})
+                            .item();
+  ctx.diagnostics->record_layer("adl_cosine", spec_.layer, cosine);
 }
 
 void ProjectedAttention::fill_map(const Heads& h, AttentionContext& ctx) {

@@ -27,8 +27,12 @@ class ProjectedAttention : public AttentionLayer {
   virtual Tensor sink() const { return {}; }
   // Per-head outputs -> input of the output projection, [n, heads, d]. Default: the core output.
   virtual Tensor combine(const Tensor& x, const Heads& h, AttentionContext& ctx);
-  // SPEC-10 statistics of this layer. Default: the core's first-token mass and entropy.
+  // SPEC-10 statistics of this layer. Default: the core's first-token mass and entropy, and the
+  // attention similarity.
   virtual void diagnose(const Heads& h, AttentionContext& ctx);
+  // attn/adl_cosine/l<L>: ADL's mean cosine (theta 2, mean form) of this layer's head-averaged
+  // probabilities, the sink column left out; nothing for documents past the materialised limit.
+  void record_attention_similarity(const Heads& h, AttentionContext& ctx);
   // Dense weights for attnmap. Default: the softmax probabilities (with the sink column).
   virtual void fill_map(const Heads& h, AttentionContext& ctx);
 

@@ -43,6 +43,7 @@ Gpt::Gpt(ParamStore& store, const GptConfig& c)
     blocks_.push_back(std::unique_ptr<Block>(new Block{
         std::move(norm1), std::move(attention),
         Norm(store, b + ".norm2", c.norm, c.width, c.norm_eps), Mlp(store, b + ".mlp", m)}));
+    if (c.attention.tap()) blocks_.back()->tap.emplace(store, b + ".tap", c.width, c.init_std);
   }
   norm_f_.emplace(store, "norm_f", c.norm, c.width, c.norm_eps);
   head_ = c.tied_head ? wte_.weight()
@@ -65,7 +66,10 @@ Tensor Gpt::hidden(const GptInput& in, const GptForward& f, std::vector<Tensor>*
   Tensor normed = blocks_.empty() ? (*norm_f_)(x) : blocks_[0]->norm1(x);
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = *blocks_[i];
-    AddNormResult mid = b.norm2.add_then_norm(x, b.attn->forward(normed, ctx));
+    // TAP pools the residual stream before the branch's norm (as the official block); the
+    // residual itself is not pooled.
+    const Tensor branch_in = b.tap ? b.norm1((*b.tap)(x, in.seq.cu_seqlens)) : normed;
+    AddNormResult mid = b.norm2.add_then_norm(x, b.attn->forward(branch_in, ctx));
     const Norm& next = i + 1 < blocks_.size() ? blocks_[i + 1]->norm1 : *norm_f_;
     AddNormResult end = next.add_then_norm(mid.sum, b.mlp(mid.normed));
     x = end.sum;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "layers/attention/attention_layer.h"
+#include "layers/attention/token_aware_pooling.h"
 #include "layers/embedding.h"
 #include "layers/mlp.h"
 #include "layers/norm.h"
@@ -82,6 +83,7 @@ class Gpt {
     std::unique_ptr<AttentionLayer> attn;
     Norm norm2;
     Mlp mlp;
+    std::optional<TokenAwarePooling> tap;  // attention.tap: pools the branch's input
   };
   // After the final norm, [tokens, width]; auxiliary losses are appended to `aux`.
   Tensor hidden(const GptInput& in, const GptForward& f, std::vector<Tensor>* aux) const;

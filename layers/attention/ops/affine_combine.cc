@@ -1,11 +1,10 @@
 #include "layers/attention/ops/affine_combine.h"
 
-#include <vector>
-
 #include "framework/autograd/tape.h"
 #include "framework/core/error.h"
 #include "framework/ops/dispatch.h"
 #include "layers/attention/kernels/affine_combine.h"
+#include "layers/packed_sequences.h"
 
 namespace attn {
 
@@ -22,16 +21,11 @@ AffineCombined affine_combine(const Tensor& o, const Tensor& v, const Tensor& z,
   const bool on_gpu = o.device().is_cuda();
   ATTN_CHECK(!on_gpu || o.dtype() == DType::kF32, "affine_combine: CUDA is f32 only, got {}",
              o.str());
-  const std::vector<int32_t> cu_host = cu_seqlens.to_vector<int32_t>();
-  ATTN_CHECK(!cu_host.empty() && cu_host.front() == 0 && cu_host.back() == o.size(0),
-             "affine_combine: cu_seqlens {} for {} tokens", cu_seqlens.str(), o.size(0));
-  for (size_t b = 1; b < cu_host.size(); ++b)
-    ATTN_CHECK(cu_host[b] >= cu_host[b - 1], "affine_combine: cu_seqlens decrease at {}", b);
-  const Tensor cu =
-      Tensor::from_vector<int32_t>({static_cast<int64_t>(cu_host.size())}, cu_host, o.device());
+  const DocumentBounds docs = document_bounds(cu_seqlens, o.size(0), o.device(), "affine_combine");
+  const Tensor cu = docs.on_device;
   AffineCombineShape s;
   s.tokens = o.size(0), s.heads = o.size(1), s.kv_heads = v.size(1), s.dv = o.size(2);
-  s.cu = cu.data<int32_t>(), s.docs = static_cast<int64_t>(cu_host.size()) - 1;
+  s.cu = cu.data<int32_t>(), s.docs = docs.docs();
   s.sigmoid = sigmoid_clip;
 
   Tensor vbar = Tensor::empty(v.shape(), v.dtype(), v.device());

@@ -134,6 +134,11 @@ void register_attention_affine_scaled() {
         check.require(r.attention().window() == 0, {"attention.window", "attention.kind"},
                       "AFFINE_SCALED spreads beta over every visible key of the document: a "
                       "sliding window is not supported");
+        // AEM is defined on the softmax part (its entropy); ADL's thresholds and cosines assume
+        // a probability map, which alpha softmax + beta (possibly negative) is not.
+        check.require(r.losses().adl().weight() == 0, {"losses.adl.weight", "attention.kind"},
+                      "AFFINE_SCALED weights alpha softmax + beta are not a probability map: "
+                      "ADL is not defined for them");
       });
 }
 

@@ -45,6 +45,7 @@ const std::set<std::string> kActing = {
     // layers/attention: projected_attention.cc, core_attention.cc, variants/*.cc
     "attention.kind",
     "attention.qk_norm",
+    "attention.tap",
     "attention.window",
     "attention.block_q",
     "attention.block_k",

@@ -1,5 +1,6 @@
-// The CUDA kernels of the variants' ops against the CPU ones (f32, 1e-5 relative): values,
-// gradients, the top-k masks and fractions. Skips without a GPU.
+// The CUDA kernels of the layers' own ops against the CPU ones (f32, 1e-5 relative): the affine
+// combination, the top-k gates (masks and fractions exactly), the document shift (exactly).
+// Skips without a GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include "framework/ops/transfer.h"
 #include "layers/attention/ops/affine_combine.h"
 #include "layers/attention/ops/topk_gates.h"
+#include "layers/ops/document_shift.h"
 #include "tests/framework/cuda/cuda_test.h"
 #include "tests/support/random.h"
 
@@ -72,6 +74,24 @@ TEST_F(Cuda, TopkGatesMatchCpu) {
   EXPECT_EQ(out[1][1].to_vector<float>(), out[0][1].to_vector<float>());  // the same top-k sets
   expect_near(out[1][0], out[0][0], "gates");
   expect_near(out[1][2], out[0][2], "dp");
+}
+
+TEST_F(Cuda, DocumentShiftMatchesCpu) {
+  const Tensor cu = Tensor::from_vector<int32_t>({4}, {0, 1, 90, 150});
+  const Tensor x0 = test::random_normal({150, 33}, 7, DType::kF32, 1.0, false);
+  const Tensor dy = test::random_normal({150, 33}, 8, DType::kF32, 1.0, false);
+  for (int64_t s : {1, 6}) {
+    Tensor out[2][2];
+    for (int dev = 0; dev < 2; ++dev) {
+      const Device d = dev ? Device::cuda() : Device::cpu();
+      const Tensor x = leaf(x0, d);
+      const Tensor y = document_shift(x, dev ? cu.to(d) : cu, s);
+      backward(sum(mul(transfer(y, Device::cpu()), dy)));
+      out[dev][0] = y.to(Device::cpu()), out[dev][1] = x.grad().to(Device::cpu());
+    }
+    EXPECT_EQ(out[1][0].to_vector<float>(), out[0][0].to_vector<float>());
+    EXPECT_EQ(out[1][1].to_vector<float>(), out[0][1].to_vector<float>());
+  }
 }
 
 }  // namespace

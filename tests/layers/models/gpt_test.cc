@@ -81,6 +81,14 @@ TEST(Gradcheck, GptRopeRmsNormSwiGluGqaSink) {
   gradcheck_model(config_b());
 }
 
+// attention.tap: the pooled branch input through every block (two documents, so the pooling's
+// document boundaries are crossed by the check).
+TEST(Gradcheck, GptWithTokenAwarePooling) {
+  GptConfig c = config_a();
+  c.attention.set_tap(true);
+  gradcheck_model(c);
+}
+
 TEST(Gpt, ParameterNamesFollowTheCheckpointConvention) {
   ParamStore store;
   Gpt model(store, config_b());

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -214,7 +215,7 @@ TEST_F(TrainCli, AemRaisesAttentionEntropyAndLogsItsTerms) {
 }
 
 TEST_F(TrainCli, AdlLogsItsTermsAndLowersThem) {
-  const std::string base = " --quiet --set model.layers=2";
+  const std::string base = " --quiet --set model.layers=2 --set log.attn_every=10";
   ASSERT_EQ(run_cli("train " + recipe() + base + " --run-dir " + run("plain")).code, 0);
   const std::string adl =
       " --set losses.adl.weight=20 --set losses.adl.layers=1 --set losses.adl.theta=1";
@@ -233,6 +234,15 @@ TEST_F(TrainCli, AdlLogsItsTermsAndLowersThem) {
   }
   ASSERT_GE(terms.size(), 10u);
   EXPECT_LT(terms.back(), 0.6 * terms.front()) << "ADL did not diversify layer 1's attention";
+  // Every run logs ADL's statistic (theta 2) as a diagnostic, the baseline too (at this size
+  // and length few entries pass theta 2 / N: adl_lm.textproto compares it at brown_tiny scale).
+  for (const std::string name : {"plain", "adl"}) {
+    double v = -1;
+    for (const auto& row : read_metrics(run(name) + "/metrics.jsonl"))
+      if (row.contains("attn/adl_cosine/l1")) v = row["attn/adl_cosine/l1"].get<double>();
+    EXPECT_GE(v, 0) << name << " logged no attn/adl_cosine/l1";
+    EXPECT_LE(v, 1) << name;
+  }
   EXPECT_NE(losses(run("plain")), losses(run("adl")));
   // Weight 0: the plain run to the bit, whatever the other ADL fields say.
   ASSERT_EQ(
@@ -245,6 +255,24 @@ TEST_F(TrainCli, AdlLogsItsTermsAndLowersThem) {
       run_cli("train " + recipe() + base + adl + " --stop-after 7 --run-dir " + run("ra")).code, 0);
   ASSERT_EQ(run_cli("train " + recipe() + base + adl + " --resume --run-dir " + run("ra")).code, 0);
   EXPECT_EQ(losses(run("adl")), losses(run("ra")));
+}
+
+// attention.tap acts: other losses than the plain run, finite, resumed bit for bit.
+TEST_F(TrainCli, TokenAwarePoolingTrainsAndResumes) {
+  const std::string base = " --quiet --set model.layers=2";
+  ASSERT_EQ(run_cli("train " + recipe() + base + " --run-dir " + run("plain")).code, 0);
+  const std::string tap = " --set attention.tap=true";
+  CliResult t = run_cli("train " + recipe() + base + tap + " --run-dir " + run("tap"));
+  ASSERT_EQ(t.code, 0) << t.output;
+  const std::vector<double> curve = losses(run("tap"));
+  ASSERT_FALSE(curve.empty());
+  for (double l : curve) EXPECT_TRUE(std::isfinite(l));
+  EXPECT_LT(curve.back(), curve.front());
+  EXPECT_NE(losses(run("plain")), curve);
+  ASSERT_EQ(
+      run_cli("train " + recipe() + base + tap + " --stop-after 7 --run-dir " + run("rt")).code, 0);
+  ASSERT_EQ(run_cli("train " + recipe() + base + tap + " --resume --run-dir " + run("rt")).code, 0);
+  EXPECT_EQ(curve, losses(run("rt")));
 }
 
 // The affine moving average is a buffer in the checkpoint: resuming continues bit for bit.
