@@ -83,16 +83,24 @@ LoadedCheckpoint read_checkpoint(const fs::path& dir, const ParamStore& store, b
     throw Error(ErrorKind::kIo, state_path, "not a valid CheckpointState protobuf");
   c.model = read_safetensors((dir / kModel).string());
   for (const ParamInfo& p : store.params()) {
+    if (!c.model.has(p.name))
+      throw Error(
+          ErrorKind::kInput, (dir / kModel).string(),
+          fmt::format("has no parameter '{}' ({}), which the model needs", p.name, p.tensor.str()));
     const Tensor& t = c.model.get(p.name);
     if (t.shape() != p.tensor.shape() || t.dtype() != p.tensor.dtype())
       throw Error(
           ErrorKind::kInput, (dir / kModel).string(),
           fmt::format("parameter '{}' is {}, the model needs {}", p.name, t.str(), p.tensor.str()));
   }
-  if (c.model.tensors.size() != store.params().size())
-    throw Error(ErrorKind::kInput, (dir / kModel).string(),
-                fmt::format("holds {} tensors, the model has {} parameters", c.model.tensors.size(),
-                            store.params().size()));
+  for (const auto& [name, t] : c.model.tensors) {
+    bool known = false;
+    for (const ParamInfo& p : store.params()) known |= p.name == name;
+    if (!known)
+      throw Error(
+          ErrorKind::kInput, (dir / kModel).string(),
+          fmt::format("holds parameter '{}' ({}), which the model does not have", name, t.str()));
+  }
   if (optimizer) c.optimizer = read_safetensors((dir / kOptimizer).string());
   return c;
 }

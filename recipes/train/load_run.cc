@@ -10,27 +10,36 @@ namespace attn {
 
 namespace fs = std::filesystem;
 
-std::unique_ptr<LoadedRun> load_run(const std::string& path) {
-  auto run = std::make_unique<LoadedRun>();
+CheckpointLocation locate_checkpoint(const std::string& path) {
+  CheckpointLocation loc;
   std::error_code ec;
   const fs::path p(path);
   if (!fs::is_directory(p, ec))
     throw Error(ErrorKind::kInput, path,
                 "not a directory (expected a run directory or a checkpoint)");
   if (fs::exists(p / "DONE", ec)) {
-    run->checkpoint = path;
-    run->run_dir = p.parent_path().parent_path().string();
+    loc.checkpoint = path;
+    loc.run_dir = p.parent_path().parent_path().string();
   } else {
-    run->run_dir = path;
-    run->checkpoint = latest_complete_checkpoint((p / "checkpoints").string());
-    if (run->checkpoint.empty())
+    loc.run_dir = path;
+    loc.checkpoint = latest_complete_checkpoint((p / "checkpoints").string());
+    if (loc.checkpoint.empty())
       throw Error(ErrorKind::kInput, path,
                   "has no complete checkpoint under checkpoints/ (train it first, or pass a "
                   "checkpoint directory)");
   }
-  const std::string recipe_path = RunDir{run->run_dir}.recipe();
-  if (!fs::exists(recipe_path, ec))
-    throw Error(ErrorKind::kInput, recipe_path, "missing: not an attnlab run directory");
+  loc.recipe = RunDir{loc.run_dir}.recipe();
+  if (!fs::exists(loc.recipe, ec))
+    throw Error(ErrorKind::kInput, loc.recipe, "missing: not an attnlab run directory");
+  return loc;
+}
+
+std::unique_ptr<LoadedRun> load_run(const std::string& path) {
+  auto run = std::make_unique<LoadedRun>();
+  const CheckpointLocation loc = locate_checkpoint(path);
+  run->run_dir = loc.run_dir;
+  run->checkpoint = loc.checkpoint;
+  const std::string& recipe_path = loc.recipe;
   run->recipe = config::load_recipe(recipe_path);
   run->model = std::make_unique<Gpt>(run->store, gpt_config(run->recipe));
   run->store.finalize();

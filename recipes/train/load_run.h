@@ -12,6 +12,15 @@
 
 namespace attn {
 
+// A checkpoint named by a run directory (its newest complete checkpoint) or by the checkpoint
+// directory itself, with the run it belongs to. Errors name the path and what is missing.
+struct CheckpointLocation {
+  std::string run_dir;
+  std::string checkpoint;
+  std::string recipe;  // the run's resolved recipe file
+};
+CheckpointLocation locate_checkpoint(const std::string& path);
+
 struct LoadedRun {
   config::Recipe recipe;
   std::string run_dir;

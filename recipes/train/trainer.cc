@@ -32,6 +32,7 @@
 #include "recipes/train/data_source.h"
 #include "recipes/train/evaluate.h"
 #include "recipes/train/from_recipe.h"
+#include "recipes/train/load_run.h"
 
 namespace attn {
 
@@ -309,8 +310,37 @@ class Trainer {
     progress_.message(fmt::format("step {}: checkpoint {}", step_, dir));
   }
 
+  // A resumed run continues from its own newest checkpoint; a run starting at step 0 (new, or
+  // resumed before its first checkpoint) takes train.init_from's weights when it names some.
   void restore_or_start() {
-    if (!options_.resume) return;
+    if (!options_.resume || !resume()) initialize_from_base();
+  }
+
+  void initialize_from_base() {
+    const std::string& from = recipe_.train().init_from();
+    if (from.empty()) return;
+    const CheckpointLocation base = locate_checkpoint(from);
+    const config::Recipe source = config::load_recipe(base.recipe);
+    auto require_same = [&](const char* field, const std::string& theirs, const std::string& ours) {
+      if (theirs != ours)
+        throw Error(ErrorKind::kInput, "train.init_from",
+                    fmt::format("{} was trained with {} {}, this recipe has {}", base.checkpoint,
+                                field, theirs, ours));
+    };
+    using attnlab::config::Attention;
+    using attnlab::config::Data;
+    require_same("attention.kind", Attention::Kind_Name(source.attention().kind()),
+                 Attention::Kind_Name(recipe_.attention().kind()));
+    require_same("data.tokenizer", Data::Tokenizer_Name(source.data().tokenizer()),
+                 Data::Tokenizer_Name(recipe_.data().tokenizer()));
+    // Names and shapes of every tensor are checked before any weight is copied.
+    load_weights(base.checkpoint, store_);
+    progress_.message(
+        fmt::format("initialised from {} (fresh optimizer, step 0)", base.checkpoint));
+  }
+
+  // True when a checkpoint of this run was loaded.
+  bool resume() {
     std::string dir;
     auto warn = [&](const std::string& w) { progress_.message("warning: " + w); };
     std::optional<CheckpointState> s =
@@ -318,7 +348,7 @@ class Trainer {
     if (!s) {
       progress_.message("no complete checkpoint in " + run_.checkpoints() + ": starting at step 0");
       if (lead_) truncate_metrics_after(run_.metrics(), 0);
-      return;
+      return false;
     }
     // Checkpoints hold whole, per-parameter state (ZeRO-1 gathers it) and the loader cursor
     // counts global rows, so a run may resume on another number of ranks.
@@ -330,6 +360,7 @@ class Trainer {
     loader_->restore({s->data().epoch(), s->data().cursor()});
     if (lead_) truncate_metrics_after(run_.metrics(), step_);
     progress_.message(fmt::format("resumed from {} (step {})", dir, step_));
+    return true;
   }
 
   const config::Recipe& recipe_;

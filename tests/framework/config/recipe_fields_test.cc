@@ -91,6 +91,7 @@ const std::set<std::string> kActing = {
     "train.device",
     "train.precision",
     "train.micro_batches",
+    "train.init_from",
     // parallel/ through the trainer
     "parallel.mode",
     "parallel.zero1",

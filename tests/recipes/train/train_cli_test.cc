@@ -275,6 +275,49 @@ TEST_F(TrainCli, TokenAwarePoolingTrainsAndResumes) {
   EXPECT_EQ(curve, losses(run("rt")));
 }
 
+// train.init_from: a new run from another run's weights. With a learning rate too small to move
+// an f32 weight, its evaluation is the source's final one, bit for bit; mismatches name what
+// differs and exit 2.
+TEST_F(TrainCli, InitFromStartsANewRunFromAnotherRunsWeights) {
+  ASSERT_EQ(run_cli("train " + recipe() + " --quiet --run-dir " + run("base")).code, 0);
+  auto last_val = [&](const std::string& name) {
+    double v = std::nan("");
+    for (const auto& row : read_metrics(run(name) + "/metrics.jsonl"))
+      if (row.contains("val_loss")) v = row["val_loss"].get<double>();
+    return v;
+  };
+  const std::string from = " --set train.init_from=" + run("base");
+  const std::string still = " --set optim.lr=1e-30 --set optim.warmup_steps=0 --set train.steps=1";
+  CliResult t =
+      run_cli("train " + recipe() + " --quiet" + from + still + " --run-dir " + run("ft"));
+  ASSERT_EQ(t.code, 0) << t.output;
+  ASSERT_TRUE(std::isfinite(last_val("base")));
+  EXPECT_EQ(last_val("ft"), last_val("base"));
+  // A checkpoint directory works too; a fresh start from random weights does not match.
+  const std::string step = run("base") + "/checkpoints/step_20";
+  ASSERT_EQ(run_cli("train " + recipe() + " --quiet --set train.init_from=" + step + still +
+                    " --run-dir " + run("ft2"))
+                .code,
+            0);
+  EXPECT_EQ(last_val("ft2"), last_val("base"));
+  ASSERT_EQ(run_cli("train " + recipe() + " --quiet" + still + " --run-dir " + run("scratch")).code,
+            0);
+  EXPECT_NE(last_val("scratch"), last_val("base"));
+
+  struct Bad {
+    std::string set, phrase;
+  };
+  for (const Bad& b :
+       {Bad{" --set model.layers=2", "has no parameter 'blocks.1."},
+        Bad{" --set attention.kind=GATED", "attention.kind SOFTMAX, this recipe has GATED"},
+        Bad{" --set train.init_from=" + run("nowhere"), "not a directory"}}) {
+    const CliResult r =
+        run_cli("train " + recipe() + " --quiet" + from + b.set + " --run-dir " + run("bad"));
+    EXPECT_EQ(r.code, 2) << b.set << "\n" << r.output;
+    EXPECT_NE(r.output.find(b.phrase), std::string::npos) << b.set << "\n" << r.output;
+  }
+}
+
 // The affine moving average is a buffer in the checkpoint: resuming continues bit for bit.
 TEST_F(TrainCli, ResumeRestoresAttentionBuffers) {
   const std::string kind = " --set attention.kind=AFFINE_SCALED";
