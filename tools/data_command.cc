@@ -1,11 +1,17 @@
-// attnlab data brown|bpe: prepares corpora as token shards (docs/data-format.md). Each action
-// is idempotent: valid outputs are kept unless --force.
+// attnlab data brown|bpe|longctx: prepares corpora as token shards (docs/data-format.md), or
+// writes synthetic long-context examples as SFT JSONL for inspection. brown and bpe are
+// idempotent: valid outputs are kept unless --force.
+#include <fmt/format.h>
+
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 
+#include "framework/core/error.h"
 #include "recipes/data/bpe_prepare.h"
 #include "recipes/data/brown_prepare.h"
+#include "recipes/data/synthetic/synthetic_task.h"
 #include "tools/command.h"
 
 namespace attn::cli {
@@ -16,10 +22,55 @@ void log_line(const std::string& line) {
   std::fflush(stdout);
 }
 
+struct LongctxOptions {
+  SyntheticOptions task;
+  std::string split = "train";
+  int64_t count = 8;
+  std::string haystack_dir = "data/brown";
+  std::string out;
+};
+
+// Generates, checks (every answer must follow from its context) and writes the examples.
+void write_longctx(const LongctxOptions& o) {
+  const std::map<std::string, DataSplit> splits{
+      {"train", DataSplit::kTrain}, {"val", DataSplit::kVal}, {"test", DataSplit::kTest}};
+  const DataSplit split = splits.at(o.split);
+  Haystack haystack;
+  if (o.task.task == attnlab::config::Synthetic::NEEDLE_QA)
+    haystack =
+        read_haystack(o.haystack_dir + (split == DataSplit::kTrain ? "/train.bin" : "/val.bin"));
+  std::vector<SftExample> examples;
+  size_t bytes = 0;
+  for (int64_t i = 0; i < o.count; ++i) {
+    try {
+      examples.push_back(generate_example(o.task, split, static_cast<uint64_t>(i), &haystack));
+    } catch (const Error& e) {
+      // The generator names recipe fields; here they are flags.
+      const std::map<std::string, std::string> flags{
+          {"data.synthetic.length", "--length"},
+          {"data.synthetic.num_queries", "--num-queries"},
+          {"data.synthetic.task", "--task"}};
+      const auto it = flags.find(e.where());
+      if (it == flags.end()) throw;
+      throw Error(e.kind(), it->second, e.message());
+    }
+    const std::string problem = check_example(o.task, examples.back());
+    if (!problem.empty())
+      throw Error(ErrorKind::kInternal, o.out,
+                  fmt::format("generated example {} fails its check: {}", i, problem));
+    bytes += examples.back().size();
+  }
+  write_sft_jsonl(o.out, examples);
+  log_line(fmt::format("wrote {} {} examples ({} split, at most {} bytes, mean {}) to {}", o.count,
+                       attnlab::config::Synthetic::Task_Name(o.task.task), o.split, o.task.length,
+                       o.count > 0 ? bytes / static_cast<size_t>(o.count) : 0, o.out));
+}
+
 }  // namespace
 
 Run add_data_command(CLI::App& app) {
-  CLI::App* data = app.add_subcommand("data", "Prepare corpora as token shards");
+  CLI::App* data =
+      app.add_subcommand("data", "Prepare corpora as token shards; write synthetic tasks");
   data->require_subcommand(1);
 
   auto brown = std::make_shared<BrownPrepareOptions>();
@@ -44,9 +95,51 @@ Run add_data_command(CLI::App& app) {
       ->capture_default_str();
   bpe_cmd->add_flag("--force", bpe->force, "Retrain even when valid outputs exist");
 
+  auto longctx = std::make_shared<LongctxOptions>();
+  CLI::App* longctx_cmd = data->add_subcommand(
+      "longctx",
+      "Write synthetic long-context examples (SFT JSONL: context and response runs), each checked "
+      "to be answerable from its context");
+  const std::map<std::string, attnlab::config::Synthetic::Task> tasks{
+      {"passkey", attnlab::config::Synthetic::PASSKEY},
+      {"kv_retrieval", attnlab::config::Synthetic::KV_RETRIEVAL},
+      {"associative_recall", attnlab::config::Synthetic::ASSOCIATIVE_RECALL},
+      {"needle_qa", attnlab::config::Synthetic::NEEDLE_QA}};
+  longctx_cmd->add_option("--task", longctx->task.task, "Task")
+      ->required()
+      ->transform(CLI::CheckedTransformer(tasks, CLI::ignore_case));
+  longctx_cmd->add_option("--length", longctx->task.length, "Bytes per example, at most")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{64}, int64_t{1} << 20));
+  longctx_cmd->add_option("--count", longctx->count, "Examples")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  longctx_cmd->add_option("--split", longctx->split, "train, val or test (disjoint keys/facts)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"train", "val", "test"}));
+  longctx_cmd->add_option("--seed", longctx->task.seed, "Seed")->capture_default_str();
+  longctx_cmd->add_option("--num-pairs", longctx->task.num_pairs, "Key-value pairs")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  longctx_cmd
+      ->add_option("--num-queries", longctx->task.num_queries, "Queries (associative_recall)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  longctx_cmd
+      ->add_option("--num-distractors", longctx->task.num_distractors,
+                   "Distractor facts (needle_qa)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  longctx_cmd
+      ->add_option("--haystack", longctx->haystack_dir,
+                   "Prepared Brown corpus (needle_qa: train.bin for train, val.bin else)")
+      ->capture_default_str();
+  longctx_cmd->add_option("--out", longctx->out, "Output .jsonl")->required();
+
   return [=] {
     if (brown_cmd->parsed()) prepare_brown(*brown, log_line);
     if (bpe_cmd->parsed()) prepare_bpe(*bpe, log_line);
+    if (longctx_cmd->parsed()) write_longctx(*longctx);
     return 0;
   };
 }
