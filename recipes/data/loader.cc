@@ -194,12 +194,20 @@ GptInput gpt_input(const Batch& batch, Device device) {
   in.targets = batch.targets.to(device);
   in.seq.positions = batch.positions.to(device);
   in.seq.cu_seqlens = batch.cu_seqlens;
+  if (batch.segment_ids.defined()) {
+    in.seq.mask.kind = MaskKind::kSegment;
+    in.seq.mask.segment_ids = batch.segment_ids;
+    in.seq.mask.segment_kinds = batch.segment_kinds;
+  }
   return in;
 }
 
 Batch select_rows(const Batch& batch, int64_t first, int64_t stride) {
   ATTN_CHECK(first >= 0 && stride >= 1 && first < std::max<int64_t>(batch.rows, 1),
              "select_rows: row {} step {} of {} rows", first, stride, batch.rows);
+  ATTN_CHECK(!batch.segment_ids.defined(),
+             "select_rows: batches with a segment mask are not "
+             "split into reduction groups yet");
   const int64_t T = batch.seq_len;
   const int32_t* tok = batch.tokens.data<int32_t>();
   const int32_t* tgt = batch.targets.data<int32_t>();

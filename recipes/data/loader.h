@@ -21,6 +21,9 @@ struct Batch {
   Tensor positions;   // i32 [N], position inside its document piece (restarts at each row)
   Tensor cu_seqlens;  // i32 [pieces + 1], every row start also starts a piece
   int64_t rows = 0, seq_len = 0, target_tokens = 0;  // target_tokens = count(targets != -100)
+  // SFT batches (sft_loader.h): the segment mask of the runs, as AttentionMask::segment_ids
+  // [N] and segment_kinds [runs]. Undefined: causal documents.
+  Tensor segment_ids, segment_kinds;
 };
 
 // Everything needed to resume: the epoch and the next global row inside it (the same on all

@@ -93,8 +93,11 @@ std::vector<SftExample> read_sft_jsonl(const std::string& path) {
     if (e == std::string::npos) e = text.size();
     ++line_no;
     const std::string_view line(text.data() + b, e - b);
-    if (line.find_first_not_of(" \t\r") != std::string_view::npos)
-      out.push_back(parse_sft_line(line, fmt::format("{}:{}", path, line_no)));
+    if (line.find_first_not_of(" \t\r") != std::string_view::npos) {
+      const std::string where = fmt::format("{}:{}", path, line_no);
+      out.push_back(parse_sft_line(line, where));
+      out.back().where = where;
+    }
     b = e + 1;
   }
   return out;

@@ -24,6 +24,7 @@ struct SftRun {
 struct SftExample {
   std::vector<SftRun> runs;
   std::map<std::string, std::string> meta;
+  std::string where;  // "path:line" when read from a file (for errors about the example)
 
   // The concatenated text of all runs of one role, in order.
   std::string text_of(RunRole role) const;

@@ -201,13 +201,13 @@ def gpt(args):
 # gpu: B3 gemm / attention / GPT-2 124M on one GPU, attnlab_bench_gpu beside torch_gpu_anchors.py
 
 
-def run_train(args, ranks, run_dir, overrides):
-    """`attnlab train` of args.recipe on `ranks` ranks (0: no mpirun), 1 thread each; returns the
-    loss rows of its metrics.jsonl."""
+def run_train(args, ranks, run_dir, overrides, threads=1):
+    """`attnlab train` of args.recipe on `ranks` ranks (0: no mpirun), `threads` threads each;
+    returns the loss rows of its metrics.jsonl."""
     exe = os.path.join(args.build_dir, "tools", "attnlab")
     if not os.path.exists(exe):
         raise BenchError(f"{exe} not found: build first (cmake --build {args.build_dir})")
-    cmd = [exe, "train", args.recipe, "--quiet", "--threads", "1", "--run-dir", run_dir]
+    cmd = [exe, "train", args.recipe, "--quiet", "--threads", str(threads), "--run-dir", run_dir]
     for o in ["train.eval_every=0", "train.eval_steps=1", "train.checkpoint_every=0",
               "log.every=1", "log.tensorboard=false", f"train.steps={args.steps}",
               f"optim.warmup_steps={args.steps // 4}"] + overrides:
@@ -284,6 +284,45 @@ def dp(args):
         raise BenchError("deterministic mode gave different loss curves")
 
 
+def losses(args):
+    """Attention-loss overhead: the same brown_tiny training step without a loss, with AEM and
+    with ADL (materialised), at each T (4096 tokens per step), in tokens/s; one process per arm
+    and run, the median of the timed steps."""
+    import tempfile
+    skip = min(args.warmup, args.steps - 1)
+    arms = [("baseline", []), ("AEM 0.1, all layers", ["losses.aem.weight=0.1"]),
+            ("ADL 1, materialised, all layers", ["losses.adl.weight=1"])]
+    out = []
+    with tempfile.TemporaryDirectory(prefix="attnlab_bench_losses_") as tmp:
+        for T in args.T:
+            shape = [f"model.seq_len={T}", f"data.batch_size={max(1, 4096 // T)}",
+                     "log.attn_every=0"]
+            base = None
+            for i, (name, overrides) in enumerate(arms):
+                runs = []
+                for r in range(args.runs):
+                    rows = run_train(args, 0, os.path.join(tmp, f"T{T}_arm{i}_run{r}"),
+                                     shape + overrides, threads=args.threads)
+                    runs.append(statistics.median(x["tokens_per_s"] for x in rows[skip:]))
+                tok_s = statistics.median(runs)
+                base = tok_s if base is None else base
+                out.append({"T": T, "arm": name, "tokens_per_s": tok_s,
+                            "tokens_per_s_runs": runs, "overhead": 1 - tok_s / base})
+    if args.json:
+        for row in out:
+            print(json.dumps(row))
+        return
+    print(f"attention-loss overhead: {os.path.relpath(args.recipe, REPO)}, {args.steps} steps "
+          f"(first {skip} untimed), {args.threads} threads, 4096 tokens per step, "
+          f"{args.runs} run(s)")
+    print_table(["T", "arm", "tok/s (runs)", "overhead vs baseline"],
+                [[str(r["T"]), r["arm"],
+                  f"{r['tokens_per_s']:.0f} ("
+                  + ", ".join(f"{x:.0f}" for x in r["tokens_per_s_runs"]) + ")",
+                  "-" if r["arm"] == "baseline" else f"{100 * r['overhead']:.1f}%"]
+                 for r in out])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="bench", required=True)
@@ -321,6 +360,13 @@ def main():
     d.add_argument("--steps", type=int, default=40)
     d.add_argument("--warmup", type=int, default=5, help="first steps left out of the timing")
     d.add_argument("--ranks", type=int, default=2)
+    lo = sub.add_parser("losses", parents=[common],
+                        help="attention-loss overhead (AEM, ADL) in tokens/s vs no loss")
+    lo.add_argument("--recipe", default=os.path.join(REPO, "recipes", "pretrain",
+                                                      "brown_tiny.textproto"))
+    lo.add_argument("--T", type=int, nargs="+", default=[1024, 4096])
+    lo.add_argument("--steps", type=int, default=6)
+    lo.add_argument("--warmup", type=int, default=2, help="first steps left out of the timing")
     u = sub.add_parser("gpu", parents=[common],
                        help="B3 gemm / attention / GPT-2 124M on one GPU vs torch_gpu_anchors.py")
     u.add_argument("--what", nargs="+", default=["gemm", "attn", "gpt"],
@@ -351,7 +397,8 @@ def main():
     if args.runs < 1 or args.threads < 1:
         ap.error("--runs and --threads must be positive")
     try:
-        rc = {"attention": attention, "gpt": gpt, "dp": dp, "gpu": gpu}[args.bench](args)
+        rc = {"attention": attention, "gpt": gpt, "dp": dp, "gpu": gpu,
+              "losses": losses}[args.bench](args)
     except NoDevice as e:
         print(f"bench.py: no usable GPU, nothing measured: {e}", file=sys.stderr)
         return 2
