@@ -11,39 +11,29 @@ namespace {
 // token order, so any thread count gives the same bits.
 constexpr int64_t kColumnBlock = 64;
 
-// vbar[i] = mean_{j <= i in doc} v[j] over [tokens, cols] rows.
+// adjoint = false: out[i] = mean_{j <= i in doc} in[j] over [tokens, cols] rows (vbar from v).
+// adjoint = true: out[j] += sum_{i >= j in doc} in[i] / N_i, its adjoint (dv from dvbar), the
+// reverse cumulative sum.
 template <typename T>
-void causal_mean(const int32_t* cu, int64_t docs, int64_t cols, const T* v, T* vbar) {
+void causal_mean(const int32_t* cu, int64_t docs, int64_t cols, const T* in, T* out, bool adjoint) {
   const int64_t blocks = (cols + kColumnBlock - 1) / kColumnBlock;
 #pragma omp parallel for schedule(static) collapse(2)
   for (int64_t b = 0; b < docs; ++b)
     for (int64_t cb = 0; cb < blocks; ++cb) {
       const int64_t c0 = cb * kColumnBlock, c1 = std::min(cols, c0 + kColumnBlock);
       double acc[kColumnBlock] = {};
-      for (int64_t i = cu[b]; i < cu[b + 1]; ++i) {
+      const int64_t n = cu[b + 1] - cu[b];
+      for (int64_t step = 0; step < n; ++step) {
+        const int64_t i = adjoint ? cu[b + 1] - 1 - step : cu[b] + step;
         const double inv_n = 1.0 / static_cast<double>(i - cu[b] + 1);
         for (int64_t c = c0; c < c1; ++c) {
-          acc[c - c0] += static_cast<double>(v[i * cols + c]);
-          vbar[i * cols + c] = static_cast<T>(acc[c - c0] * inv_n);
-        }
-      }
-    }
-}
-
-// dv[j] += sum_{i >= j in doc} dvbar[i] / N_i: the adjoint of causal_mean (a reverse cumsum).
-template <typename T>
-void causal_mean_backward(const int32_t* cu, int64_t docs, int64_t cols, const T* dvbar, T* dv) {
-  const int64_t blocks = (cols + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static) collapse(2)
-  for (int64_t b = 0; b < docs; ++b)
-    for (int64_t cb = 0; cb < blocks; ++cb) {
-      const int64_t c0 = cb * kColumnBlock, c1 = std::min(cols, c0 + kColumnBlock);
-      double acc[kColumnBlock] = {};
-      for (int64_t i = cu[b + 1] - 1; i >= cu[b]; --i) {
-        const double inv_n = 1.0 / static_cast<double>(i - cu[b] + 1);
-        for (int64_t c = c0; c < c1; ++c) {
-          acc[c - c0] += static_cast<double>(dvbar[i * cols + c]) * inv_n;
-          dv[i * cols + c] += static_cast<T>(acc[c - c0]);
+          if (adjoint) {
+            acc[c - c0] += static_cast<double>(in[i * cols + c]) * inv_n;
+            out[i * cols + c] += static_cast<T>(acc[c - c0]);
+          } else {
+            acc[c - c0] += static_cast<double>(in[i * cols + c]);
+            out[i * cols + c] = static_cast<T>(acc[c - c0] * inv_n);
+          }
         }
       }
     }
@@ -55,7 +45,7 @@ template <typename T>
 void affine_combine_forward(const AffineCombineShape& s, const T* o, const T* v, const T* z,
                             const T* alpha_ma, T* vbar, T* alpha, T* y) {
   const int64_t heads = s.heads, dv = s.dv, group = s.heads / s.kv_heads;
-  causal_mean(s.cu, s.docs, s.kv_heads * dv, v, vbar);
+  causal_mean(s.cu, s.docs, s.kv_heads * dv, v, vbar, false);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < s.tokens; ++i)
     for (int64_t h = 0; h < heads; ++h) {
@@ -94,7 +84,7 @@ void affine_combine_backward(const AffineCombineShape& s, const T* dy, const T* 
         for (int64_t c = 0; c < d; ++c) dvb[c] += b * dyr[c];
       }
     }
-  if (dv) causal_mean_backward(s.cu, s.docs, kvh * d, dvbar.data(), dv);
+  if (dv) causal_mean(s.cu, s.docs, kvh * d, dvbar.data(), dv, true);
 }
 
 template void affine_combine_forward<float>(const AffineCombineShape&, const float*, const float*,

@@ -16,6 +16,7 @@
 #include "layers/losses/recipe_losses.h"
 #include "tests/layers/attention/attention_test_util.h"
 #include "tests/layers/attention/variant_test_util.h"
+#include "tests/layers/losses/loss_test_util.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/random.h"
 
@@ -106,29 +107,9 @@ TEST(Gradcheck, AemThroughAnAttentionLayer) {
     SCOPED_TRACE(cfg::Attention::Kind_Name(kind));
     cfg::Attention a = test::default_attention(kind);
     if (kind == cfg::Attention::SOFTMAX) a.set_window(3);
-    const AttentionSpec spec = test::small_spec(a, 4, 2);
-    ParamStore store(DType::kF64);
-    std::unique_ptr<AttentionLayer> layer = make_attention(store, "attn", spec);
-    store.finalize();
-    store.initialize(3);
-    test::perturb_constant_params(store);
-    const PackedSequences seq = test::two_documents();
-    const AemLoss loss(aem(0.5, {}, {1, 3}), spec.num_layers, spec.heads);
-    const std::vector<const AttentionLoss*> losses{&loss};
-    std::vector<Tensor> inputs{test::random_normal({8, spec.width}, 4)};
-    for (const ParamInfo& p : store.params())
-      if (p.trainable) inputs.push_back(p.tensor);
-    EXPECT_TRUE(test::gradcheck(
-        [&](const std::vector<Tensor>& in) {
-          std::vector<AttentionLossTerm> terms;
-          AttentionContext ctx{seq, local_core_attention()};
-          ctx.attention_losses = &losses;
-          ctx.attention_loss_terms = &terms;
-          Tensor y = layer->forward(in[0], ctx);
-          EXPECT_EQ(terms.size(), 1u);
-          return add(scale(sum(y), 0.1), terms.at(0).value);
-        },
-        inputs, {.eps = 1e-6, .atol = 1e-8, .rtol = 1e-5}));
+    EXPECT_TRUE(test::gradcheck_loss_through_layer(a, [](const AttentionSpec& spec) {
+      return std::make_unique<AemLoss>(aem(0.5, {}, {1, 3}), spec.num_layers, spec.heads);
+    }));
   }
 }
 

@@ -14,6 +14,7 @@
 #include "layers/losses/attention_loss.h"
 #include "layers/models/gpt.h"
 #include "tests/layers/attention/variant_test_util.h"
+#include "tests/layers/losses/loss_test_util.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/random.h"
 
@@ -51,29 +52,12 @@ TEST(Gradcheck, AttentionLossHookThroughTheCoreBackward) {
   for (auto kind : {cfg::Attention::SOFTMAX, cfg::Attention::SINK, cfg::Attention::GATED,
                     cfg::Attention::AFFINE_SCALED, cfg::Attention::MOH}) {
     SCOPED_TRACE(cfg::Attention::Kind_Name(kind));
-    const AttentionSpec spec = test::small_spec(test::default_attention(kind), 4, 2);
-    ParamStore store(DType::kF64);
-    std::unique_ptr<AttentionLayer> layer = make_attention(store, "attn", spec);
-    store.finalize();
-    store.initialize(3);
-    test::perturb_constant_params(store);
-    const PackedSequences seq = test::two_documents();
-    const ToyLoss toy(spec.layer, 8, spec.heads, 0.7);
-    const std::vector<const AttentionLoss*> losses{&toy};
-    std::vector<Tensor> inputs{test::random_normal({8, spec.width}, 4)};
-    for (const ParamInfo& p : store.params())
-      if (p.trainable) inputs.push_back(p.tensor);
-    EXPECT_TRUE(test::gradcheck(
-        [&](const std::vector<Tensor>& in) {
-          std::vector<AttentionLossTerm> terms;
-          AttentionContext ctx{seq, local_core_attention()};
-          ctx.attention_losses = &losses;
-          ctx.attention_loss_terms = &terms;
-          Tensor y = layer->forward(in[0], ctx);
-          EXPECT_EQ(terms.size(), 1u);
-          return add(sum(y), terms.at(0).value);
-        },
-        inputs, {.eps = 1e-6, .atol = 1e-8, .rtol = 1e-5}));
+    EXPECT_TRUE(test::gradcheck_loss_through_layer(test::default_attention(kind),
+                                                   [](const AttentionSpec& spec) {
+                                                     return std::make_unique<ToyLoss>(
+                                                         spec.layer, 8, spec.heads, 0.7);
+                                                   },
+                                                   {.output_weight = 1.0}));
   }
 }
 
