@@ -21,6 +21,10 @@ struct PackedSequences {
   // f32 [tokens] weight of each token's loss (response-only SFT loss: 0 on context tokens);
   // undefined = every token with a target counts.
   Tensor loss_weights;
+  // i32 [tokens] SegmentKind of each token of SFT examples, whatever the mask (on the host):
+  // which queries are response tokens and which keys context, for the focus diagnostics.
+  // Undefined for plain documents.
+  Tensor roles;
 };
 
 // cu_seqlens checked against `tokens` (starts at 0, never decreases, ends at tokens; kInternal

@@ -279,9 +279,27 @@ class Rules final : public RuleCheck {
         require(d.val_size() > 0, {"data.val", "data.corpus"},
                 "corpus SHARDS needs at least one validation shard");
         break;
+      case cfg::Data::SFT:
+        require(d.train_size() > 0 && d.val_size() > 0, {"data.train", "data.corpus"},
+                "corpus SFT needs data.train and data.val JSONL files (data.test optional)");
+        break;
       default:
         break;
     }
+    const bool examples = d.corpus() == cfg::Data::SFT || d.corpus() == cfg::Data::SYNTHETIC;
+    require(!examples || d.examples().targets() != cfg::Examples::ALL ||
+                d.examples().mask() == cfg::Examples::CAUSAL,
+            {"data.examples.targets", "data.examples.mask"},
+            "ALL learns every next token, which a bidirectional context run would see: use "
+            "mask CAUSAL");
+    // Byte tokens: the bound is exact, so it is checked before anything is generated.
+    require(d.corpus() != cfg::Data::SYNTHETIC || d.tokenizer() != cfg::Data::BYTES ||
+                d.synthetic().length() <= r_.model().seq_len(),
+            {"data.synthetic.length", "model.seq_len"},
+            fmt::format("{} bytes per example do not fit model.seq_len {} byte tokens",
+                        d.synthetic().length(), r_.model().seq_len()));
+    require(d.test_size() == 0 || d.corpus() == cfg::Data::SFT, {"data.test", "data.corpus"},
+            "test files are read for corpus SFT only");
     const int symbols = d.tokenizer() == cfg::Data::BPE ? d.bpe_vocab_size() : 256;
     require(
         r_.model().vocab_size() >= symbols,

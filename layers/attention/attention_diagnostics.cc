@@ -73,8 +73,30 @@ void AttentionDiagnostics::record_heads(const std::string& stat, int layer,
     values_[head_key(stat, layer, static_cast<int>(h))] = per_head[h];
 }
 
+void AttentionDiagnostics::record_response_focus(int layer, double sink_mass, double context_mass,
+                                                 double pairs) {
+  Focus& f = focus_[layer];
+  f.sink += sink_mass;
+  f.context += context_mass;
+  f.pairs += pairs;
+}
+
 std::vector<std::pair<std::string, double>> AttentionDiagnostics::values() const {
-  std::map<std::string, double> out = values_;
+  std::map<std::string, double> out;
+  std::vector<double> sink, context;
+  for (const auto& [layer, f] : focus_) {
+    if (f.pairs <= 0) continue;
+    sink.push_back(f.sink / f.pairs);
+    context.push_back(f.context / f.pairs);
+    out[layer_key("sink_mass", layer)] = sink.back();
+    out[layer_key("context_engagement", layer)] = context.back();
+  }
+  if (!sink.empty()) {
+    out["attn/sink_mass"] = mean(sink);
+    out["attn/context_engagement"] = mean(context);
+  }
+  if (focus_only_) return {out.begin(), out.end()};
+  out.insert(values_.begin(), values_.end());
   static const char* kStats[] = {"first_token_mass", "entropy", "entropy_norm"};
   std::map<int, std::vector<std::vector<double>>> by_layer;  // layer -> stat -> head values
   std::vector<double> all[3];

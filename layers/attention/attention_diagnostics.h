@@ -15,7 +15,11 @@ namespace attn {
 // "attn/<stat>/l<L>" per layer, "attn/<stat>/l<L>h<H>" per layer and head.
 class AttentionDiagnostics {
  public:
-  explicit AttentionDiagnostics(double sink_threshold = 0.3) : sink_threshold_(sink_threshold) {}
+  // focus_only: only the response focus is wanted (a pass over test examples); layers then skip
+  // the map statistics and values() reports the focus alone.
+  explicit AttentionDiagnostics(double sink_threshold = 0.3, bool focus_only = false)
+      : sink_threshold_(sink_threshold), focus_only_(focus_only) {}
+  bool focus_only() const { return focus_only_; }
 
   // Per-row statistics [tokens, heads] of one layer's attention weights. Rows at document
   // position 0 are skipped (their single visible key makes every statistic trivial).
@@ -30,14 +34,25 @@ class AttentionDiagnostics {
   // Per-head values, e.g. MoH head usage -> "attn/moh_usage/l<L>h<H>".
   void record_heads(const std::string& stat, int layer, const std::vector<double>& per_head);
 
+  // Sums over one layer's response queries and heads (response_focus.h): attention on position 0,
+  // on the other context tokens, and the number of (query, head) pairs. Added up over calls, so
+  // one object can average a whole evaluation pass.
+  void record_response_focus(int layer, double sink_mass, double context_mass, double pairs);
+
   // Every recorded key with its value, plus the aggregates: attn/first_token_mass, attn/entropy,
   // attn/entropy_norm (means over layers and heads), attn/sink_head_ratio (share of heads whose
   // first-token mass exceeds the threshold), attn/max_activation (max over layers), and the
-  // mean over layers of every per-layer variant statistic.
+  // mean over layers of every per-layer variant statistic; attn/sink_mass and
+  // attn/context_engagement (per layer, and their means over layers) when SFT rows were seen.
   std::vector<std::pair<std::string, double>> values() const;
 
  private:
   double sink_threshold_;
+  bool focus_only_;
+  struct Focus {
+    double sink = 0, context = 0, pairs = 0;
+  };
+  std::map<int, Focus> focus_;  // layer -> sums
   std::map<std::string, double> values_;
   // Per (layer, head) first-token mass, entropy and normalised entropy.
   std::map<std::pair<int, int>, std::vector<double>> heads_;

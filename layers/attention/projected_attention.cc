@@ -5,6 +5,7 @@
 #include "framework/ops/norm.h"
 #include "framework/ops/shape.h"
 #include "layers/attention/core_options.h"
+#include "layers/attention/response_focus.h"
 #include "layers/losses/adl_materialised.h"
 
 namespace attn {
@@ -37,7 +38,9 @@ Tensor ProjectedAttention::forward(const Tensor& x, AttentionContext& ctx) {
     h.q = rope(h.q, ctx.seq.positions, s.rope_options);
     h.k = rope(h.k, ctx.seq.positions, s.rope_options);
   }
-  CoreAttentionOptions o = core_options(s, ctx.seq, ctx.diagnostics != nullptr);
+  CoreAttentionOptions o =
+      core_options(s, ctx.seq, ctx.diagnostics && !ctx.diagnostics->focus_only());
+  if (ctx.diagnostics) request_response_focus(ctx.seq, h.q, o);
   request_attention_losses(ctx, s.layer, s.heads, o);
   const Tensor sink_logits = sink();
   h.core = ctx.executor.run(core_call_id(s.layer), h.q, h.k, h.v, ctx.seq.cu_seqlens,
@@ -55,6 +58,8 @@ Tensor ProjectedAttention::combine(const Tensor&, const Heads& h, AttentionConte
 
 void ProjectedAttention::diagnose(const Heads& h, AttentionContext& ctx) {
   const AttentionStats& st = h.core.stats;
+  record_response_focus(spec_.layer, ctx.seq, st, *ctx.diagnostics);
+  if (ctx.diagnostics->focus_only()) return;
   ctx.diagnostics->record_maps(spec_.layer, ctx.seq.positions, st.first_token_mass, st.entropy,
                                st.entropy_normalized);
   record_attention_similarity(h, ctx);

@@ -40,9 +40,10 @@ Gpt::Gpt(ParamStore& store, const GptConfig& c)
     a.layer = static_cast<int>(i);
     Norm norm1(store, b + ".norm1", c.norm, c.width, c.norm_eps);
     std::unique_ptr<AttentionLayer> attention = make_attention(store, b + ".attn", a);
-    blocks_.push_back(std::unique_ptr<Block>(new Block{
-        std::move(norm1), std::move(attention),
-        Norm(store, b + ".norm2", c.norm, c.width, c.norm_eps), Mlp(store, b + ".mlp", m)}));
+    blocks_.push_back(
+        std::unique_ptr<Block>(new Block{std::move(norm1), std::move(attention),
+                                         Norm(store, b + ".norm2", c.norm, c.width, c.norm_eps),
+                                         Mlp(store, b + ".mlp", m), std::nullopt}));
     if (c.attention.tap()) blocks_.back()->tap.emplace(store, b + ".tap", c.width, c.init_std);
   }
   norm_f_.emplace(store, "norm_f", c.norm, c.width, c.norm_eps);

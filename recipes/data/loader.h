@@ -1,5 +1,4 @@
-// Deterministic, resumable, rank-aware batches of token rows from token shards, in the exact
-// form the GPT model takes (i32 tokens/targets/positions/cu_seqlens of packed documents).
+// Deterministic, resumable, rank-aware batches of token rows from token shards.
 #pragma once
 
 #include <cstdint>
@@ -7,32 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "framework/core/tensor.h"
-#include "layers/models/gpt.h"
+#include "recipes/data/batch_stream.h"
 
 namespace attn {
-
-inline constexpr int32_t kIgnoreTarget = -100;
-
-// One batch: `rows` rows of seq_len tokens concatenated on one token axis.
-struct Batch {
-  Tensor tokens;      // i32 [N], N = rows * seq_len
-  Tensor targets;     // i32 [N], next token of the same document, -100 where none or padding
-  Tensor positions;   // i32 [N], position inside its document piece (restarts at each row)
-  Tensor cu_seqlens;  // i32 [pieces + 1], every row start also starts a piece
-  int64_t rows = 0, seq_len = 0, target_tokens = 0;  // target_tokens = count(targets != -100)
-  // SFT batches (sft_loader.h): the segment mask of the runs, as AttentionMask::segment_ids
-  // [N] and segment_kinds [runs]. Undefined: causal documents.
-  Tensor segment_ids, segment_kinds;
-};
-
-// Everything needed to resume: the epoch and the next global row inside it (the same on all
-// ranks, and independent of the world size as long as rows * world stays the same).
-struct LoaderState {
-  uint64_t epoch = 0;
-  uint64_t cursor = 0;
-  bool operator==(const LoaderState&) const = default;
-};
 
 // The row stream. Every epoch orders the documents of all shards by a Philox shuffle keyed by
 // (seed, epoch). Packed: the documents are concatenated and cut every seq_len tokens; a document
@@ -40,7 +16,7 @@ struct LoaderState {
 // last token is still its successor). Unpacked: each row is one seq_len window of one document.
 // The last row of an epoch (packed) and the last window of each document (unpacked) are padded:
 // token 0, target -100, as a separate piece. Rank r of W takes global rows r, r + W, ...
-class TokenLoader {
+class TokenLoader final : public BatchStream {
  public:
   TokenLoader(const std::vector<std::string>& shard_paths, int64_t seq_len, int64_t rows,
               uint64_t seed, int rank, int world, bool pack_documents);
@@ -50,12 +26,12 @@ class TokenLoader {
   static TokenLoader eval(const std::vector<std::string>& shard_paths, int64_t seq_len,
                           int64_t rows, int rank, int world, bool pack_documents);
 
-  Batch next();
-  bool has_next() const;  // training loaders never run out (epochs wrap)
-  void reset();           // back to epoch 0, row 0
+  Batch next() override;
+  bool has_next() const override;  // training loaders never run out (epochs wrap)
+  void reset();                    // back to epoch 0, row 0
 
-  LoaderState state() const { return state_; }
-  void restore(const LoaderState& state);  // attn::Error(kInput) if the cursor is out of range
+  LoaderState state() const override { return state_; }
+  void restore(const LoaderState& state) override;
 
   uint64_t rows_per_epoch() const { return rows_per_epoch_; }
   uint32_t vocab_size() const { return vocab_size_; }
@@ -89,13 +65,5 @@ class TokenLoader {
   EpochPlan plans_[2];  // a batch can straddle an epoch boundary
   int next_slot_ = 0;
 };
-
-// Rows first, first + stride, ... of a batch as a batch of their own (the deterministic
-// reduction's sample groups).
-Batch select_rows(const Batch& batch, int64_t first, int64_t stride);
-
-// The model input for a batch on `device` (shares the tensors on the CPU); cu_seqlens stays on
-// the host (see PackedSequences).
-GptInput gpt_input(const Batch& batch, Device device = Device::cpu());
 
 }  // namespace attn

@@ -44,17 +44,25 @@ std::vector<TokenizedExample> tokenize_examples(const std::vector<SftExample>& e
 }
 
 SftLoader::SftLoader(std::vector<TokenizedExample> examples, int64_t seq_len, int64_t rows,
-                     uint64_t seed, int rank, int world)
+                     uint64_t seed, int rank, int world, SftRows how)
     : examples_(std::move(examples)),
       seq_len_(seq_len),
       rows_(rows),
       seed_(seed),
       rank_(rank),
-      world_(world) {
+      world_(world),
+      how_(how) {
   ATTN_CHECK(
       !examples_.empty() && seq_len > 0 && rows > 0 && world > 0 && rank >= 0 && rank < world,
       "SftLoader: {} examples, seq_len {}, rows {}, rank {} of {}", examples_.size(), seq_len, rows,
       rank, world);
+}
+
+SftLoader SftLoader::eval(std::vector<TokenizedExample> examples, int64_t seq_len, int64_t rows,
+                          int rank, int world, SftRows how) {
+  SftLoader loader(std::move(examples), seq_len, rows, 0, rank, world, how);
+  loader.shuffle_ = false;
+  return loader;
 }
 
 const std::vector<uint32_t>& SftLoader::order(uint64_t epoch) {
@@ -62,7 +70,7 @@ const std::vector<uint32_t>& SftLoader::order(uint64_t epoch) {
   order_.resize(examples_.size());
   std::iota(order_.begin(), order_.end(), 0u);
   const uint64_t stream = rng_stream(kSftShuffleStream, epoch);
-  for (size_t i = order_.size(); i-- > 1;) {  // Fisher-Yates
+  for (size_t i = order_.size(); shuffle_ && i-- > 1;) {  // Fisher-Yates
     const PhiloxBlock r = philox4x32(seed_, stream, i);
     const uint64_t draw = (static_cast<uint64_t>(r[0]) << 32) | r[1];
     std::swap(order_[i], order_[draw % (i + 1)]);
@@ -79,38 +87,52 @@ void SftLoader::restore(const LoaderState& s) {
   state_ = s;
 }
 
-Batch SftLoader::next() {
-  const uint64_t n = examples_.size();
-  std::vector<int32_t> tokens, targets, positions, cu{0}, segment_ids, segment_kinds;
-  tokens.reserve(rows_ * seq_len_);
+// One row: example `e` (null: a row of padding only) and its padding, a piece and a run of its
+// own that sees nothing and is seen by nobody.
+void SftLoader::fill_row(const TokenizedExample* e, std::vector<int32_t>& tokens,
+                         std::vector<int32_t>& targets, std::vector<int32_t>& positions,
+                         std::vector<int32_t>& cu, std::vector<int32_t>& roles,
+                         std::vector<int32_t>& segment_ids, std::vector<int32_t>& segment_kinds,
+                         int64_t& target_tokens) const {
   auto add_run = [&](SegmentKind kind) { segment_kinds.push_back(static_cast<int32_t>(kind)); };
+  const int64_t len = e ? static_cast<int64_t>(e->tokens.size()) : 0;
+  for (int64_t t = 0; t < len; ++t) {
+    if (t == 0 || e->kinds[t] != e->kinds[t - 1]) add_run(e->kinds[t]);
+    tokens.push_back(e->tokens[t]);
+    const bool learn =
+        t + 1 < len && (!how_.response_only || e->kinds[t + 1] == SegmentKind::kResponse);
+    targets.push_back(learn ? e->tokens[t + 1] : kIgnoreTarget);
+    target_tokens += learn;
+    positions.push_back(static_cast<int32_t>(t));
+    roles.push_back(static_cast<int32_t>(e->kinds[t]));
+    segment_ids.push_back(static_cast<int32_t>(segment_kinds.size()) - 1);
+  }
+  if (len > 0) cu.push_back(static_cast<int32_t>(tokens.size()));
+  if (len == seq_len_) return;
+  add_run(SegmentKind::kPadding);
+  for (int64_t t = len; t < seq_len_; ++t) {
+    tokens.push_back(0);
+    targets.push_back(kIgnoreTarget);
+    positions.push_back(static_cast<int32_t>(t - len));
+    roles.push_back(static_cast<int32_t>(SegmentKind::kPadding));
+    segment_ids.push_back(static_cast<int32_t>(segment_kinds.size()) - 1);
+  }
+  cu.push_back(static_cast<int32_t>(tokens.size()));
+}
+
+Batch SftLoader::next() {
+  ATTN_CHECK(has_next(), "SftLoader: next() after the evaluation pass ended");
+  const uint64_t n = examples_.size();
+  std::vector<int32_t> tokens, targets, positions, cu{0}, roles, segment_ids, segment_kinds;
+  tokens.reserve(rows_ * seq_len_);
   int64_t target_tokens = 0;
   for (int64_t k = 0; k < rows_; ++k) {
     uint64_t epoch = state_.epoch, row = state_.cursor + rank_ + static_cast<uint64_t>(k) * world_;
     epoch += row / n;
     row %= n;
-    const TokenizedExample& e = examples_[order(epoch)[row]];
-    const int64_t len = static_cast<int64_t>(e.tokens.size());
-    for (int64_t t = 0; t < len; ++t) {
-      if (t == 0 || e.kinds[t] != e.kinds[t - 1]) add_run(e.kinds[t]);
-      tokens.push_back(e.tokens[t]);
-      const bool learn = t + 1 < len && e.kinds[t + 1] == SegmentKind::kResponse;
-      targets.push_back(learn ? e.tokens[t + 1] : kIgnoreTarget);
-      target_tokens += learn;
-      positions.push_back(static_cast<int32_t>(t));
-      segment_ids.push_back(static_cast<int32_t>(segment_kinds.size()) - 1);
-    }
-    cu.push_back(static_cast<int32_t>(tokens.size()));
-    if (len < seq_len_) {  // padding: a piece and a run of its own, seen by nobody
-      add_run(SegmentKind::kPadding);
-      for (int64_t t = len; t < seq_len_; ++t) {
-        tokens.push_back(0);
-        targets.push_back(kIgnoreTarget);
-        positions.push_back(static_cast<int32_t>(t - len));
-        segment_ids.push_back(static_cast<int32_t>(segment_kinds.size()) - 1);
-      }
-      cu.push_back(static_cast<int32_t>(tokens.size()));
-    }
+    // An evaluation pass past its last example fills the batch with padding rows.
+    const TokenizedExample* e = shuffle_ || epoch == 0 ? &examples_[order(epoch)[row]] : nullptr;
+    fill_row(e, tokens, targets, positions, cu, roles, segment_ids, segment_kinds, target_tokens);
   }
   const uint64_t advanced = state_.cursor + static_cast<uint64_t>(rows_) * world_;
   state_.epoch += advanced / n;
@@ -125,9 +147,12 @@ Batch SftLoader::next() {
   b.targets = Tensor::from_vector<int32_t>({count}, targets);
   b.positions = Tensor::from_vector<int32_t>({count}, positions);
   b.cu_seqlens = Tensor::from_vector<int32_t>({static_cast<int64_t>(cu.size())}, cu);
-  b.segment_ids = Tensor::from_vector<int32_t>({count}, segment_ids);
-  b.segment_kinds =
-      Tensor::from_vector<int32_t>({static_cast<int64_t>(segment_kinds.size())}, segment_kinds);
+  b.roles = Tensor::from_vector<int32_t>({count}, roles);
+  if (how_.segment_mask) {
+    b.segment_ids = Tensor::from_vector<int32_t>({count}, segment_ids);
+    b.segment_kinds =
+        Tensor::from_vector<int32_t>({static_cast<int64_t>(segment_kinds.size())}, segment_kinds);
+  }
   return b;
 }
 

@@ -18,7 +18,7 @@
 #include "optim/optimizer.h"
 #include "parallel/comm/communicator.h"
 #include "parallel/gradient_sync.h"
-#include "recipes/data/loader.h"
+#include "recipes/data/batch_stream.h"
 
 namespace attn {
 
@@ -28,7 +28,7 @@ struct TrainingParts {
   Gpt& model;
   ParamStore& store;
   Optimizer& optimizer;  // its learning rate is set by the trainer before each step
-  TokenLoader& loader;
+  BatchStream& loader;
   GradientSync& sync;
   Communicator& comm;           // host values (losses, token counts) over all ranks
   std::string checkpoints_dir;  // named in errors that stop the run

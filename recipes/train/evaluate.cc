@@ -5,22 +5,28 @@
 
 #include "framework/autograd/tape.h"
 #include "framework/core/error.h"
-#include "recipes/data/loader.h"
 
 namespace attn {
 
-EvalResult evaluate(const Gpt& model, const DataSource& data, int64_t rows, int64_t seq_len,
-                    int64_t max_batches, bool pack_documents, AttentionDiagnostics* diagnostics,
-                    int rank, int world) {
-  NoGrad no_grad;
+namespace {
+
+void check_rows(int64_t rows, int world) {
   if (rows % world != 0)
     throw Error(ErrorKind::kConfig, "eval.batch_size",
                 fmt::format("{} rows do not split over {} ranks", rows, world));
-  TokenLoader loader =
-      TokenLoader::eval(data.val, seq_len, rows / world, rank, world, pack_documents);
+}
+
+}  // namespace
+
+EvalResult evaluate(const Gpt& model, const DataSource& data, int64_t rows, int64_t max_batches,
+                    AttentionDiagnostics* diagnostics, int rank, int world) {
+  NoGrad no_grad;
+  check_rows(rows, world);
+  const std::unique_ptr<BatchStream> stream =
+      open_eval_stream(data, EvalSplit::kVal, rows / world, rank, world);
   EvalResult r;
-  while (loader.has_next() && r.batches < max_batches) {
-    const Batch b = loader.next();
+  while (stream->has_next() && r.batches < max_batches) {
+    const Batch b = stream->next();
     ++r.batches;
     if (b.target_tokens == 0) continue;
     GptForward f;
@@ -35,6 +41,42 @@ EvalResult evaluate(const Gpt& model, const DataSource& data, int64_t rows, int6
   }
   finish_eval(r);
   return r;
+}
+
+ExactMatch exact_match(const Gpt& model, const DataSource& data, int64_t rows,
+                       AttentionDiagnostics* focus, int rank, int world) {
+  ExactMatch m;
+  if (!data.examples || data.test_examples.empty()) return m;
+  NoGrad no_grad;
+  check_rows(rows, world);
+  const std::unique_ptr<BatchStream> stream =
+      open_eval_stream(data, EvalSplit::kTest, rows / world, rank, world);
+  const int64_t vocab = model.config().vocab_size;
+  while (stream->has_next()) {
+    const Batch b = stream->next();
+    if (b.target_tokens == 0) continue;  // the padding rows that fill up the last batch
+    GptForward f;
+    f.diagnostics = focus;
+    const std::vector<float> logits =
+        model.logits(gpt_input(b, model.device()), f).to(Device::cpu()).to_vector<float>();
+    const std::vector<int32_t> targets = b.targets.to_vector<int32_t>();
+    for (int64_t row = 0; row < b.rows; ++row) {
+      bool any = false, all = true;
+      for (int64_t t = row * b.seq_len; t < (row + 1) * b.seq_len && all; ++t) {
+        if (targets[t] == kIgnoreTarget) continue;
+        any = true;
+        const float* z = &logits[static_cast<size_t>(t * vocab)];
+        int64_t best = 0;
+        for (int64_t c = 1; c < vocab; ++c)
+          if (z[c] > z[best]) best = c;
+        all = best == targets[t];
+      }
+      if (!any) continue;
+      ++m.examples;
+      m.correct += all;
+    }
+  }
+  return m;
 }
 
 void finish_eval(EvalResult& r) {

@@ -209,9 +209,11 @@ class Trainer {
       throw Error(ErrorKind::kConfig, "data.batch_size",
                   fmt::format("{} rows do not split into train.micro_batches {} x {} ranks", rows,
                               micro, world));
-    loader_ = std::make_unique<TokenLoader>(data_.train, recipe_.model().seq_len(),
-                                            rows / (micro * world), recipe_.train().seed(),
-                                            comm_.rank(), world, recipe_.data().pack_documents());
+    if (par.deterministic_reduce() && data_.examples)
+      throw Error(ErrorKind::kConfig, "parallel.deterministic_reduce",
+                  "not available for SFT example rows yet: use the bucketed reduction");
+    loader_ = open_train_stream(data_, rows / (micro * world), recipe_.train().seed(), comm_.rank(),
+                                world);
     if (world > 1) broadcast_parameters(store_, device_comm_);
     procedure_ = make_procedure(
         {recipe_, model_, store_, *optimizer_, *loader_, *sync_, comm_, run_.checkpoints()});
@@ -236,8 +238,7 @@ class Trainer {
         recipe_.eval().batch_size() > 0 ? recipe_.eval().batch_size() : recipe_.data().batch_size();
     AttentionDiagnostics diagnostics(recipe_.eval().sink_threshold());
     const bool diagnose = recipe_.eval().diagnostics();
-    EvalResult e = evaluate(model_, data_, rows, recipe_.model().seq_len(),
-                            recipe_.train().eval_steps(), recipe_.data().pack_documents(),
+    EvalResult e = evaluate(model_, data_, rows, recipe_.train().eval_steps(),
                             diagnose ? &diagnostics : nullptr, comm_.rank(), comm_.world_size());
     if (comm_.world_size() > 1) {
       e.nats = sum_over_ranks(e.nats);
@@ -247,10 +248,32 @@ class Trainer {
     }
     log_row({{"step", step_}, {"val_loss", e.loss}, {"val_bpb", e.bpb}});
     if (diagnose) log_diagnostics(diagnostics, "val/");
-    progress_.message(fmt::format("step {}: val loss {:.4f}, {:.4f} bits/byte ({} tokens)", step_,
-                                  e.loss, e.bpb, e.tokens));
+    std::string test;
+    if (data_.examples && !data_.test_examples.empty()) test = test_split(rows);
+    progress_.message(fmt::format("step {}: val loss {:.4f}, {:.4f} bits/byte ({} tokens){}", step_,
+                                  e.loss, e.bpb, e.tokens, test));
     render();
     return e;
+  }
+
+  // Exact match and response focus on the test split (example corpora), logged as test/...;
+  // returns the progress line's part. The focus statistics are this rank's (every rank sees a
+  // share of the same examples).
+  std::string test_split(int64_t rows) {
+    AttentionDiagnostics focus(recipe_.eval().sink_threshold(), /*focus_only=*/true);
+    ExactMatch m = exact_match(model_, data_, rows, &focus, comm_.rank(), comm_.world_size());
+    m.correct = static_cast<int64_t>(sum_over_ranks(static_cast<double>(m.correct)));
+    m.examples = static_cast<int64_t>(sum_over_ranks(static_cast<double>(m.examples)));
+    nlohmann::json row{{"step", step_}, {"test/exact_match", m.accuracy()}};
+    for (const auto& [key, value] : focus.values()) row["test/" + key] = value;
+    log_row(row);
+    std::string line =
+        fmt::format(", test exact match {:.3f} ({}/{})", m.accuracy(), m.correct, m.examples);
+    if (row.contains("test/attn/sink_mass"))
+      line += fmt::format(", sink mass {:.4f}, context engagement {:.4f}",
+                          row["test/attn/sink_mass"].get<double>(),
+                          row["test/attn/context_engagement"].get<double>());
+    return line;
   }
 
   // A value summed over all ranks (itself in a world of one).
@@ -378,7 +401,7 @@ class Trainer {
   Progress progress_;
   std::unique_ptr<Optimizer> optimizer_;
   ScheduleOptions schedule_;
-  std::unique_ptr<TokenLoader> loader_;
+  std::unique_ptr<BatchStream> loader_;
   std::unique_ptr<GradientSync> sync_;  // how the ranks combine gradients
   std::unique_ptr<Procedure> procedure_;
   std::unique_ptr<MetricsLog> metrics_;

@@ -69,6 +69,18 @@ const std::set<std::string> kActing = {
     "data.bpe_vocab_size",
     "data.batch_size",
     "data.pack_documents",
+    "data.test",
+    "data.examples.mask",
+    "data.examples.targets",
+    "data.synthetic.task",
+    "data.synthetic.seed",
+    "data.synthetic.train_examples",
+    "data.synthetic.val_examples",
+    "data.synthetic.test_examples",
+    "data.synthetic.num_pairs",
+    "data.synthetic.num_queries",
+    "data.synthetic.num_distractors",
+    "data.synthetic.length",
     // optim/ through recipes/train/from_recipe.cc
     "optim.kind",
     "optim.lr",
@@ -128,7 +140,6 @@ struct SwitchOn {
 };
 const std::map<std::string, SwitchOn> kSwitchOn = {
     {"procedure.kind", {"procedure.kind=FOCUS_SFT", "procedure {\n  kind: FOCUS_SFT\n}\n", 2}},
-    {"data.corpus", {"data.corpus=SYNTHETIC", "\ndata { corpus: SYNTHETIC }\n", 2}},
     {"parallel.mode", {"parallel.mode=CAD", "parallel {\n  mode: CAD\n}\n", 2}},
 };
 

@@ -68,7 +68,9 @@ void check_against_reference(test::AttentionCase c, uint64_t seed) {
   EXPECT_NEAR(term.item(), value, 1e-9 * std::max(1.0, std::fabs(value)));
   EXPECT_TRUE(close(in.q.grad().to_vector<double>(), ref.dq, 1e-9, "dq"));
   EXPECT_TRUE(close(in.k.grad().to_vector<double>(), ref.dk, 1e-9, "dk"));
-  if (c.sink) EXPECT_TRUE(close(in.sink.grad().to_vector<double>(), ref.dsink, 1e-9, "dsink"));
+  if (c.sink) {
+    EXPECT_TRUE(close(in.sink.grad().to_vector<double>(), ref.dsink, 1e-9, "dsink"));
+  }
   // The entropy depends on q and k only: v gets no gradient from AEM.
   if (in.v.grad().defined()) {
     for (double x : in.v.grad().to_vector<double>()) ASSERT_EQ(x, 0.0);

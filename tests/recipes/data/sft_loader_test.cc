@@ -49,6 +49,43 @@ TEST(SftLoader, TargetsOnlyOnResponseTokensAndRunsAsSegments) {
   EXPECT_EQ(in.seq.mask.kind, MaskKind::kSegment);
 }
 
+TEST(SftLoader, CausalRowsAndTargetsOnEveryTokenAreOptions) {
+  const auto one = tokenize_examples({example("abc", "XY")}, ByteTokenizer(), 8, "t");
+  SftLoader causal(one, 8, 1, 1, 0, 1, SftRows{.segment_mask = false, .response_only = true});
+  const Batch b = causal.next();
+  EXPECT_FALSE(b.segment_ids.defined());
+  EXPECT_EQ(gpt_input(b).seq.mask.kind, MaskKind::kCausal);
+  EXPECT_EQ(b.target_tokens, 2);
+  // The roles travel whatever the mask: the focus diagnostics need them.
+  const int32_t C = 0, R = 1, P = 2;
+  EXPECT_EQ(b.roles.to_vector<int32_t>(), (std::vector<int32_t>{C, C, C, R, R, P, P, P}));
+  EXPECT_EQ(gpt_input(b).seq.roles.to_vector<int32_t>(), b.roles.to_vector<int32_t>());
+  SftLoader all(one, 8, 1, 1, 0, 1, SftRows{.segment_mask = false, .response_only = false});
+  EXPECT_EQ(all.next().targets.to_vector<int32_t>(),
+            (std::vector<int32_t>{'b', 'c', 'X', 'Y', -100, -100, -100, -100}));
+}
+
+TEST(SftLoader, EvaluationIsOnePassInOrderFilledUpWithPadding) {
+  // 5 examples, 2 rows on each of 2 ranks: rows 0..3 then 4 and three padding rows.
+  std::vector<std::vector<int32_t>> firsts(2);
+  for (int rank = 0; rank < 2; ++rank) {
+    SftLoader e = SftLoader::eval(tokenized(5), 8, 2, rank, 2);
+    int64_t batches = 0, targets = 0;
+    while (e.has_next()) {
+      const Batch b = e.next();
+      ++batches;
+      targets += b.target_tokens;
+      const std::vector<int32_t> t = b.tokens.to_vector<int32_t>();
+      for (int64_t row = 0; row < 2; ++row) firsts[rank].push_back(t[row * 8]);
+    }
+    EXPECT_EQ(batches, 2) << rank;
+    EXPECT_EQ(targets, rank == 0 ? 3 * 2 : 2 * 2) << rank;
+  }
+  // Global row g is example g: rank 0 takes 0, 2, 4; rank 1 takes 1, 3; the rest is padding.
+  EXPECT_EQ(firsts[0], (std::vector<int32_t>{'a', 'c', 'e', 0}));
+  EXPECT_EQ(firsts[1], (std::vector<int32_t>{'b', 'd', 0, 0}));
+}
+
 TEST(SftLoader, EpochsAreShuffledDeterministicallyResumableAndSplitOverRanks) {
   SftLoader a(tokenized(10), 8, 3, 5, 0, 1), b(tokenized(10), 8, 3, 5, 0, 1);
   std::vector<std::vector<int32_t>> seen;
@@ -140,8 +177,11 @@ TEST(SftLoader, TheSegmentMaskHoldsThroughAWholeModel) {
   EXPECT_FALSE(rows_equal(c3, 4));
   // Padding: nothing but its own row moves.
   const std::vector<double> p9 = logits_with(model, b, 9, 'z');
-  for (int row = 0; row < 12; ++row)
-    if (row != 9) EXPECT_TRUE(rows_equal(p9, row)) << row;
+  for (int row = 0; row < 12; ++row) {
+    if (row != 9) {
+      EXPECT_TRUE(rows_equal(p9, row)) << row;
+    }
+  }
 }
 
 }  // namespace

@@ -118,10 +118,11 @@ TEST(SyntheticTasks, SplitsShareNoKeyOrFact) {
           }
         }
       }
-    if (t != Task::NEEDLE_QA)
+    if (t != Task::NEEDLE_QA) {
       for (int a = 0; a < 3; ++a)
         for (int b = a + 1; b < 3; ++b)
           for (const std::string& x : seen[a]) EXPECT_EQ(seen[b].count(x), 0u) << x;
+    }
   }
 }
 
