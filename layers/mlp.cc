@@ -11,16 +11,16 @@ Mlp::Mlp(ParamStore& store, const std::string& name, const MlpConfig& c)
       fc_(c.type == MlpType::kSwiGlu
               ? std::nullopt
               : std::optional<Linear>(std::in_place, store, name + ".fc", c.width, c.hidden, c.bias,
-                                      c.init_std)),
+                                      c.init_std, c.lora)),
       gate_(c.type != MlpType::kSwiGlu
                 ? std::nullopt
                 : std::optional<Linear>(std::in_place, store, name + ".gate", c.width, c.hidden,
-                                        c.bias, c.init_std)),
+                                        c.bias, c.init_std, c.lora)),
       up_(c.type != MlpType::kSwiGlu
               ? std::nullopt
               : std::optional<Linear>(std::in_place, store, name + ".up", c.width, c.hidden, c.bias,
-                                      c.init_std)),
-      proj_(store, name + ".proj", c.hidden, c.width, c.bias, c.proj_init_std) {}
+                                      c.init_std, c.lora)),
+      proj_(store, name + ".proj", c.hidden, c.width, c.bias, c.proj_init_std, c.lora) {}
 
 Tensor Mlp::operator()(const Tensor& x) const {
   switch (type_) {

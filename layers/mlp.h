@@ -18,6 +18,7 @@ struct MlpConfig {
   bool bias = true;
   double init_std = 0.02;
   double proj_init_std = 0.02;  // output projection (residual branch), often scaled by depth
+  LoraOptions lora;             // an adapter on every linear of the block (none by default)
 };
 
 class Mlp {

@@ -10,7 +10,7 @@ Tensor weight_decay_mask(const ParamStore& store, DecayPolicy policy) {
   // Built on the host and copied once: one small copy per parameter would cost more on a GPU.
   Tensor mask = Tensor::zeros({store.padded_size()}, store.dtype());
   for (const ParamInfo& p : store.params())
-    if (p.trainable && (policy == DecayPolicy::kAll || p.weight_decay))
+    if (p.updated() && (policy == DecayPolicy::kAll || p.weight_decay))
       mask.slice0(p.offset, p.offset + p.tensor.numel()).fill_(1.0);
   return mask.to(store.device());
 }

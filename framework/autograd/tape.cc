@@ -64,6 +64,13 @@ void set_backward_observer(BackwardObserver* observer) {
   tape().observer = observer;
 }
 
+BackwardObserverPause::BackwardObserverPause() : paused_(tape().observer) {
+  tape().observer = nullptr;
+}
+BackwardObserverPause::~BackwardObserverPause() {
+  tape().observer = paused_;
+}
+
 size_t first_use(const Tensor& t) {
   const auto& uses = tape().first_use;
   const auto it = uses.find(&t.impl());

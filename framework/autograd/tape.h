@@ -55,6 +55,20 @@ class BackwardObserver {
 // Installs the observer of this thread's backward passes; null removes it. Not owned.
 void set_backward_observer(BackwardObserver* observer);
 
+// Backward passes run without the installed observer for its lifetime: a backward whose
+// gradients are not the step's (an inner loop on other weights) must not start the step's
+// gradient reduction.
+class BackwardObserverPause {
+ public:
+  BackwardObserverPause();
+  ~BackwardObserverPause();
+  BackwardObserverPause(const BackwardObserverPause&) = delete;
+  BackwardObserverPause& operator=(const BackwardObserverPause&) = delete;
+
+ private:
+  BackwardObserver* paused_;
+};
+
 // The position of the first node that may read leaf `t` in the current forward: the tape size
 // when an op first passed it to needs_grad(). Once backward has run that node, nothing will
 // accumulate into t's gradient any more. SIZE_MAX when no op has used it.

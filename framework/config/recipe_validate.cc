@@ -333,6 +333,10 @@ class Rules final : public RuleCheck {
       const cfg::FocusSft& f = r_.procedure().focus_sft();
       require(f.lora_rank() <= r_.model().width(), {"procedure.focus_sft.lora_rank", "model.width"},
               fmt::format("{} exceeds model.width {}", f.lora_rank(), r_.model().width()));
+      // The inner loop's fast-weight gradients are summed by a plain all-reduce.
+      require(!r_.parallel().deterministic_reduce(),
+              {"parallel.deterministic_reduce", "procedure.kind"},
+              "not available with FOCUS_SFT yet: use the bucketed reduction");
     }
   }
 

@@ -34,8 +34,19 @@ Tensor ParamStore::declare_buffer(const std::string& name, const Shape& shape, P
 int64_t ParamStore::num_trainable() const {
   int64_t n = 0;
   for (const ParamInfo& p : params_)
-    if (p.trainable) n += p.tensor.numel();
+    if (p.updated()) n += p.tensor.numel();
   return n;
+}
+
+void ParamStore::freeze(const std::string& name) {
+  for (ParamInfo& p : params_)
+    if (p.name == name) {
+      ATTN_CHECK(p.trainable, "'{}' is a buffer, not a parameter: it cannot be frozen", name);
+      p.frozen = true;
+      p.tensor.set_requires_grad(false);
+      return;
+    }
+  ATTN_FAIL(kInput, "no parameter named '{}'", name);
 }
 
 void ParamStore::finalize(int64_t pad_multiple) {
@@ -107,6 +118,18 @@ const ParamInfo& ParamStore::find(const std::string& name) const {
   for (const ParamInfo& p : params_)
     if (p.name == name) return p;
   ATTN_FAIL(kInput, "no parameter named '{}'", name);
+}
+
+ParamGradsOff::ParamGradsOff(const ParamStore& store) {
+  for (const ParamInfo& p : store.params())
+    if (p.updated()) {
+      params_.push_back(p.tensor);
+      params_.back().set_requires_grad(false);
+    }
+}
+
+ParamGradsOff::~ParamGradsOff() {
+  for (Tensor& t : params_) t.set_requires_grad(true);
 }
 
 }  // namespace attn

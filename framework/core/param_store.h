@@ -33,6 +33,10 @@ struct ParamInfo {
   // false for buffers: state saved with the model (e.g. a moving average) that the layer updates
   // itself; no gradient flows into it and optimizers leave it unchanged.
   bool trainable = true;
+  // Frozen by the run (train.freeze): kept at its loaded value, no gradient, no weight decay.
+  // Still a parameter (checkpointed, not averaged like a buffer).
+  bool frozen = false;
+  bool updated() const { return trainable && !frozen; }  // what optimizers change
 };
 
 class ParamStore {
@@ -61,12 +65,16 @@ class ParamStore {
   // A new zero-filled buffer with the flat layout (optimizer moments, master weights, ...).
   Tensor new_state_buffer() const;
 
+  // Freezes parameter `name` (throws if absent or a buffer): it stops requiring a gradient, and
+  // optimizers leave it unchanged (zero gradient, no weight decay).
+  void freeze(const std::string& name);
+
   const std::vector<ParamInfo>& params() const { return params_; }
   const ParamInfo& find(const std::string& name) const;  // throws if absent
   Tensor flat_params() const { return flat_params_; }    // [padded_size]
   Tensor flat_grads() const { return flat_grads_; }      // [padded_size]
   int64_t num_elements() const { return used_; }         // without alignment gaps and padding
-  int64_t num_trainable() const;                         // num_elements() without buffers
+  int64_t num_trainable() const;  // num_elements() without buffers and frozen parameters
   int64_t padded_size() const { return padded_; }
   DType dtype() const { return dtype_; }
   Device device() const { return device_; }
@@ -78,6 +86,19 @@ class ParamStore {
   std::vector<ParamInfo> params_;
   Tensor flat_params_, flat_grads_;
   int64_t used_ = 0, padded_ = 0;
+};
+
+// Switches off requires_grad of every parameter `store` updates (not frozen, not a buffer) for
+// its lifetime, so a backward reaches other weights only and the ops over these record nothing.
+class ParamGradsOff {
+ public:
+  explicit ParamGradsOff(const ParamStore& store);
+  ~ParamGradsOff();
+  ParamGradsOff(const ParamGradsOff&) = delete;
+  ParamGradsOff& operator=(const ParamGradsOff&) = delete;
+
+ private:
+  std::vector<Tensor> params_;
 };
 
 }  // namespace attn

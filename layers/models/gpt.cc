@@ -9,7 +9,7 @@
 
 namespace attn {
 
-Gpt::Gpt(ParamStore& store, const GptConfig& c)
+Gpt::Gpt(ParamStore& store, const GptConfig& c, const MlpAdapters& adapters)
     : c_(c),
       device_(store.device()),
       wte_(store, "wte", c.vocab_size, c.width, c.init_std),
@@ -34,8 +34,17 @@ Gpt::Gpt(ParamStore& store, const GptConfig& c)
   a.rope_options = c.rope;
   a.num_layers = static_cast<int>(c.layers);
   a.options = c.attention;
-  const MlpConfig m{c.width, c.mlp_hidden, c.mlp, c.bias, c.init_std, proj_std};
+  ATTN_CHECK(
+      !adapters.lora.enabled() || (adapters.first_layer >= 0 && adapters.first_layer < c.layers),
+      "MLP adapters from layer {} of a {}-layer model", adapters.first_layer, c.layers);
   for (int64_t i = 0; i < c.layers; ++i) {
+    MlpConfig m{.width = c.width,
+                .hidden = c.mlp_hidden,
+                .type = c.mlp,
+                .bias = c.bias,
+                .init_std = c.init_std,
+                .proj_init_std = proj_std,
+                .lora = i >= adapters.first_layer ? adapters.lora : LoraOptions{}};
     const std::string b = "blocks." + std::to_string(i);
     a.layer = static_cast<int>(i);
     Norm norm1(store, b + ".norm1", c.norm, c.width, c.norm_eps);

@@ -38,6 +38,13 @@ struct GptConfig {
   attnlab::config::Attention attention;
 };
 
+// LoRA adapters on the MLP linears of blocks first_layer and above (FocuSFT's fast weights, or
+// plain LoRA fine-tuning when lora.store is the model's own store).
+struct MlpAdapters {
+  LoraOptions lora;
+  int64_t first_layer = 0;
+};
+
 // What one forward does besides computing the output.
 struct GptForward {
   bool training = false;                        // train-mode behaviour of the layers
@@ -58,8 +65,9 @@ struct GptInput {
 
 class Gpt {
  public:
-  // Declares every parameter in `store` (call store.finalize() and initialize() afterwards).
-  Gpt(ParamStore& store, const GptConfig& config);
+  // Declares every parameter in `store` (call store.finalize() and initialize() afterwards), and
+  // the adapters' in adapters.lora.store when set (finalize and initialize that one too).
+  Gpt(ParamStore& store, const GptConfig& config, const MlpAdapters& adapters = {});
 
   Tensor logits(const GptInput& in, const GptForward& f = {}) const;  // [tokens, vocab]
   // Weighted mean cross-entropy over non-ignored targets, plus the layers' auxiliary losses (MoH

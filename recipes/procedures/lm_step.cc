@@ -20,28 +20,37 @@ std::string loss_key(const std::string& name, int layer) {
 
 }  // namespace
 
-StepResult LmStep::step(int64_t step, double lr, AttentionDiagnostics* diagnostics) {
-  GradientSync& sync = p_.sync;
+std::vector<Batch> next_step_batches(const TrainingParts& p) {
   std::vector<Batch> batches;
-  if (const int groups = sync.parts_per_batch(); groups > 0) {
+  if (const int groups = p.sync.parts_per_batch(); groups > 0) {
     // Local group m is rows m, m + L, ...: global rows j, j + G, ... for group j = rank + m N
     // (the loader deals global rows round-robin), the same rows whatever the world size.
-    const Batch all = p_.loader.next();
-    for (int m : sync.part_order()) batches.push_back(select_rows(all, m, groups));
+    const Batch all = p.loader.next();
+    for (int m : p.sync.part_order()) batches.push_back(select_rows(all, m, groups));
   } else {
-    for (int m = 0; m < p_.recipe.train().micro_batches(); ++m) batches.push_back(p_.loader.next());
+    for (int m = 0; m < p.recipe.train().micro_batches(); ++m) batches.push_back(p.loader.next());
   }
-  int64_t local_tokens = 0;
-  for (const Batch& b : batches) local_tokens += b.target_tokens;
+  return batches;
+}
+
+int64_t global_target_tokens(const TrainingParts& p, const std::vector<Batch>& batches) {
+  int64_t local = 0;
+  for (const Batch& b : batches) local += b.target_tokens;
+  return static_cast<int64_t>(sum_over_ranks(p.comm, static_cast<double>(local)));
+}
+
+StepResult update_on(const TrainingParts& p, const std::vector<Batch>& batches, int64_t step,
+                     double lr, AttentionDiagnostics* diagnostics) {
+  GradientSync& sync = p.sync;
   // Each part's loss is weighted by its share of the *global* tokens, so the sum of the ranks'
   // gradients is the gradient of the global mean loss, however the batch is split.
   StepResult r;
-  r.tokens = static_cast<int64_t>(sum_over_ranks(p_.comm, static_cast<double>(local_tokens)));
+  r.tokens = global_target_tokens(p, batches);
   // Every rank logs the same keys (a rank whose part has no targets adds nothing to them).
-  for (const AttentionLoss* loss : p_.model.attention_losses())
-    for (int l = 0; l < p_.model.config().layers; ++l)
+  for (const AttentionLoss* loss : p.model.attention_losses())
+    for (int l = 0; l < p.model.config().layers; ++l)
       if (loss->selects(l)) r.attention_losses[loss_key(loss->name(), l)] = 0.0;
-  p_.store.zero_grad();
+  p.store.zero_grad();
   std::vector<double> part_loss(batches.size(), 0.0);
   const int parts = static_cast<int>(batches.size());
   for (int k = 0; k < parts; ++k) {
@@ -57,7 +66,7 @@ StepResult LmStep::step(int64_t step, double lr, AttentionDiagnostics* diagnosti
       f.aux_loss = &aux;
       std::vector<AttentionLossTerm> terms;
       f.attention_loss_terms = &terms;
-      Tensor l = p_.model.loss(gpt_input(b, p_.store.device()), f);
+      Tensor l = p.model.loss(gpt_input(b, p.store.device()), f);
       for (const AttentionLossTerm& t : terms)
         r.attention_losses.at(loss_key(t.name, t.layer)) += w * t.value.item();
       // Logged apart, so `loss` stays the cross-entropy every attention kind is compared on.
@@ -67,17 +76,17 @@ StepResult LmStep::step(int64_t step, double lr, AttentionDiagnostics* diagnosti
     }
     sync.end_part(k);
   }
-  r.aux_loss = sum_over_ranks(p_.comm, r.aux_loss);
-  for (auto& [key, value] : r.attention_losses) value = sum_over_ranks(p_.comm, value);
+  r.aux_loss = sum_over_ranks(p.comm, r.aux_loss);
+  for (auto& [key, value] : r.attention_losses) value = sum_over_ranks(p.comm, value);
   sync.finish();
   r.loss = sync.sum_losses(part_loss);
   if (!std::isfinite(r.loss))
     throw Error(ErrorKind::kNumeric, fmt::format("step {}", step + 1),
                 fmt::format("training loss is {} (lr {:.3g}); lower optim.lr or set "
                             "optim.grad_clip. Last checkpoint: {}",
-                            r.loss, lr, latest_complete_checkpoint(p_.checkpoints_dir)));
-  r.grad_norm = sync.clip_grad_norm(p_.recipe.optim().grad_clip());
-  p_.optimizer.step();
+                            r.loss, lr, latest_complete_checkpoint(p.checkpoints_dir)));
+  r.grad_norm = sync.clip_grad_norm(p.recipe.optim().grad_clip());
+  p.optimizer.step();
   sync.after_step();
   return r;
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "framework/core/error.h"
+#include "recipes/procedures/focus_sft.h"
 #include "recipes/procedures/lm_step.h"
 
 namespace attn {
@@ -12,11 +13,12 @@ std::unique_ptr<Procedure> make_procedure(const TrainingParts& parts) {
     case attnlab::config::Procedure::KIND_UNSPECIFIED:
     case attnlab::config::Procedure::NONE:
       return std::make_unique<LmStep>(parts);
+    case attnlab::config::Procedure::FOCUS_SFT:
+      return std::make_unique<FocusSft>(parts);
     default:
-      // Validation refuses the procedures not built yet (framework/config/unbuilt_features.cc).
       throw Error(ErrorKind::kConfig, "procedure.kind",
-                  fmt::format("{} is not built yet", attnlab::config::Procedure::Kind_Name(
-                                                         parts.recipe.procedure().kind())));
+                  fmt::format("unknown procedure {}", attnlab::config::Procedure::Kind_Name(
+                                                          parts.recipe.procedure().kind())));
   }
 }
 

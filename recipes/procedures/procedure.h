@@ -2,9 +2,8 @@
 // reduction. The trainer owns the run (schedule, logging, evaluation, checkpoints, signals) and
 // calls step() once per optimizer step; the procedure owns everything inside the step.
 //
-// Built: the standard language-model step (lm_step.h). FocuSFT's bilevel step
-// (procedure.kind FOCUS_SFT, SPEC-attention section 9) is the next one; validation refuses it
-// until it exists.
+// Built: the standard language-model step (lm_step.h) and FocuSFT's bilevel step (focus_sft.h,
+// procedure.kind FOCUS_SFT, SPEC-attention section 9).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +30,11 @@ struct TrainingParts {
   BatchStream& loader;
   GradientSync& sync;
   Communicator& comm;           // host values (losses, token counts) over all ranks
+  Communicator& buffers;        // the same ranks over the parameters' device (NCCL on GPUs)
   std::string checkpoints_dir;  // named in errors that stop the run
+  // The model's fast weights (adapters declared by the procedure's own layers, never
+  // checkpointed); null for procedures without them.
+  ParamStore* fast_weights = nullptr;
 };
 
 struct StepResult {
@@ -42,6 +45,8 @@ struct StepResult {
   // Each attention loss's weighted term per layer ("loss/<name>/l<layer>"), all ranks; part of
   // aux_loss.
   std::map<std::string, double> attention_losses;
+  // The procedure's own values, logged under these keys (e.g. "focus/base_loss").
+  std::map<std::string, double> metrics;
 };
 
 class Procedure {

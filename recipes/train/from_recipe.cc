@@ -1,5 +1,9 @@
 #include "recipes/train/from_recipe.h"
 
+#include <fnmatch.h>
+
+#include <fmt/format.h>
+
 #include "framework/core/error.h"
 #include "framework/kernels/cuda/runtime.h"
 #include "optim/adamw.h"
@@ -69,6 +73,34 @@ std::unique_ptr<Optimizer> make_optimizer(const config::Recipe& r, ParamStore& s
   a.eps = o.eps();
   a.weight_decay = o.weight_decay();
   return std::make_unique<AdamW>(store, a, range);
+}
+
+void freeze_parameters(const config::Recipe& r, ParamStore& store) {
+  const auto& patterns = r.train().freeze();
+  for (int i = 0; i < patterns.size(); ++i) {
+    const std::string& pattern = patterns[i];
+    const std::string field = fmt::format("train.freeze[{}]", i);
+    int matched = 0;
+    for (const ParamInfo& p : store.params()) {
+      // No FNM_PATHNAME: '*' crosses the dots of a name ("blocks.*.mlp.*").
+      if (!p.trainable || fnmatch(pattern.c_str(), p.name.c_str(), 0) != 0) continue;
+      store.freeze(p.name);
+      ++matched;
+    }
+    if (matched == 0) {
+      // The names of block 0 stand for every block's.
+      std::string names;
+      for (const ParamInfo& p : store.params())
+        if (p.trainable && (p.name.rfind("blocks.", 0) != 0 || p.name.rfind("blocks.0.", 0) == 0))
+          names += (names.empty() ? "" : ", ") + p.name;
+      throw Error(ErrorKind::kConfig, field,
+                  fmt::format("'{}' matches no parameter; the parameters are {} (and the same for "
+                              "every block)",
+                              pattern, names));
+    }
+  }
+  if (!patterns.empty() && store.num_trainable() == 0)
+    throw Error(ErrorKind::kConfig, "train.freeze", "freezes every parameter: nothing would train");
 }
 
 ScheduleOptions schedule_options(const config::Recipe& r) {

@@ -16,6 +16,9 @@ GptConfig gpt_config(const config::Recipe& recipe);
 std::unique_ptr<Optimizer> make_optimizer(const config::Recipe& recipe, ParamStore& store,
                                           FlatRange range = {});
 ScheduleOptions schedule_options(const config::Recipe& recipe);
+// Freezes the parameters train.freeze names (call before building the optimizer). A pattern that
+// matches nothing, or freezing every parameter, is a config error naming the field.
+void freeze_parameters(const config::Recipe& recipe, ParamStore& store);
 // The device this rank trains on (train.device): the CPU, or GPU `local_rank` mod the number of
 // GPUs, made the current CUDA device. A config error when the binary or machine has no GPU.
 Device train_device(const config::Recipe& recipe, int local_rank);

@@ -22,6 +22,7 @@
 #include "parallel/gradient_sync.h"
 #include "parallel/zero1.h"
 #include "recipes/data/loader.h"
+#include "recipes/procedures/focus_sft.h"
 #include "recipes/procedures/procedure.h"
 #include "recipes/run/checkpoint.h"
 #include "recipes/run/fault_injection.h"
@@ -69,7 +70,8 @@ class Trainer {
         run_(lead_ ? open_run_dir(recipe, options.run_dir, options.resume)
                    : RunDir{run_dir_path(recipe, options.run_dir)}),
         store_(DType::kF32, train_device(recipe, gpu_slot(device_comm_, comm_))),
-        model_(store_, gpt_config(recipe)),
+        fast_weights_(DType::kF32, store_.device()),
+        model_(store_, gpt_config(recipe), focus_sft_adapters(recipe, fast_weights_)),
         executor_(make_core_attention_executor(recipe)),
         progress_(recipe.train().steps(), options.quiet || !lead_, stdout) {
     model_.set_executor(executor_.get());
@@ -80,6 +82,9 @@ class Trainer {
     model_.set_attention_losses(losses);
     store_.finalize();
     store_.initialize(recipe.train().seed());
+    // Zero until a procedure sets them: adapters of zeros leave the model the base model.
+    if (!fast_weights_.params().empty()) fast_weights_.finalize();
+    freeze_parameters(recipe, store_);
     schedule_ = schedule_options(recipe);
     set_up_parallelism();
   }
@@ -112,7 +117,7 @@ class Trainer {
     Clock::time_point window_start = Clock::now();
     while (step_ < steps) {
       const Clock::time_point t0 = Clock::now();
-      const auto [loss, norm, tokens, aux_loss, attention_losses] = train_step();
+      const auto [loss, norm, tokens, aux_loss, attention_losses, procedure_metrics] = train_step();
       elapsed_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
       ++step_;
       tokens_seen_ += tokens;
@@ -134,6 +139,7 @@ class Trainer {
         if (const auto wait = sync_->wait_seconds()) row["allreduce_wait_s"] = *wait;
         if (aux_loss != 0) row["aux_loss"] = aux_loss;
         for (const auto& [key, value] : attention_losses) row[key] = value;
+        for (const auto& [key, value] : procedure_metrics) row[key] = value;
         log_row(row);
         window_tokens = 0;
         window_start = Clock::now();
@@ -215,8 +221,9 @@ class Trainer {
     loader_ = open_train_stream(data_, rows / (micro * world), recipe_.train().seed(), comm_.rank(),
                                 world);
     if (world > 1) broadcast_parameters(store_, device_comm_);
-    procedure_ = make_procedure(
-        {recipe_, model_, store_, *optimizer_, *loader_, *sync_, comm_, run_.checkpoints()});
+    procedure_ =
+        make_procedure({recipe_, model_, store_, *optimizer_, *loader_, *sync_, comm_, device_comm_,
+                        run_.checkpoints(), fast_weights_.finalized() ? &fast_weights_ : nullptr});
   }
 
   // One optimizer step of the recipe's procedure; the attention diagnostics of its first batch
@@ -395,6 +402,7 @@ class Trainer {
   DataSource data_;
   RunDir run_;
   ParamStore store_;
+  ParamStore fast_weights_;  // a procedure's adapters (FocuSFT), never checkpointed
   Gpt model_;
   std::unique_ptr<CoreAttentionExecutor> executor_;
   std::vector<std::unique_ptr<AttentionLoss>> attention_losses_;  // losses { ... }

@@ -157,5 +157,22 @@ TEST(GradClip, ScalesToMaxNormLikeTorch) {
   EXPECT_DOUBLE_EQ(clip_grad_norm(t.store, 0.0), 0.5);  // 0 = measure only
 }
 
+// A frozen parameter (no op accumulates into its gradient any more) keeps its value under AdamW
+// with weight decay; the parameters beside it still train.
+TEST(AdamW, LeavesFrozenParametersUnchanged) {
+  TwoParams t;
+  t.store.freeze("a");
+  EXPECT_FALSE(t.a.requires_grad());
+  EXPECT_TRUE(t.store.find("a").frozen);
+  EXPECT_EQ(t.store.num_trainable(), 1);
+  t.set_grads(0.0, 0.0, 0.5);
+  AdamW opt(t.store, {0.1, 0.9, 0.999, 1e-8, 0.5});
+  opt.step();
+  EXPECT_EQ(t.a.data<double>()[0], 1.0);
+  EXPECT_EQ(t.a.data<double>()[1], -2.0);
+  EXPECT_NE(t.b.data<double>()[0], 0.5);
+  EXPECT_THROW(t.store.freeze("missing"), Error);
+}
+
 }  // namespace
 }  // namespace attn

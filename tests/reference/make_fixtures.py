@@ -276,6 +276,10 @@ def main():
         return
     model_fixtures.main(out_dir, write_safetensors)
 
+    import focus_sft_fixtures  # one FocuSFT step on model_fixtures' GPT
+
+    focus_sft_fixtures.main(out_dir, write_safetensors)
+
 
 if __name__ == "__main__":
     main()

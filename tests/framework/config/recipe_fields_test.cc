@@ -104,6 +104,7 @@ const std::set<std::string> kActing = {
     "train.precision",
     "train.micro_batches",
     "train.init_from",
+    "train.freeze",
     // parallel/ through the trainer
     "parallel.mode",
     "parallel.zero1",
@@ -111,8 +112,14 @@ const std::set<std::string> kActing = {
     "parallel.bucket_mb",
     "parallel.timeout_s",
     "parallel.reduce_groups",
-    // procedure NONE is the plain step
+    // recipes/procedures/: NONE the plain step, FOCUS_SFT focus_sft.cc
     "procedure.kind",
+    "procedure.focus_sft.top_fraction",
+    "procedure.focus_sft.lora_rank",
+    "procedure.focus_sft.lora_alpha",
+    "procedure.focus_sft.inner_steps",
+    "procedure.focus_sft.inner_lr",
+    "procedure.focus_sft.inner_clip",
     // layers/losses/{aem,adl}.cc through layers/losses/recipe_losses.cc and the trainer
     "losses.adl.weight",
     "losses.adl.theta",
@@ -139,7 +146,6 @@ struct SwitchOn {
   int line;
 };
 const std::map<std::string, SwitchOn> kSwitchOn = {
-    {"procedure.kind", {"procedure.kind=FOCUS_SFT", "procedure {\n  kind: FOCUS_SFT\n}\n", 2}},
     {"parallel.mode", {"parallel.mode=CAD", "parallel {\n  mode: CAD\n}\n", 2}},
 };
 
@@ -209,9 +215,9 @@ TEST(RecipeFields, EverySwitchedOnUnbuiltFeatureIsRefusedAtItsLine) {
 
 TEST(RecipeFields, OptionsOfAnInactiveFeatureAreInert) {
   // Like the option blocks of the attention kinds not chosen: accepted while the feature is off.
-  const Recipe r = load_recipe_from_string("procedure { kind: NONE focus_sft { lora_rank: 8 } }\n",
-                                           "r.textproto");
-  EXPECT_EQ(r.procedure().focus_sft().lora_rank(), 8);
+  const Recipe r =
+      load_recipe_from_string("parallel { mode: NONE cad { min_slice: 8 } }\n", "r.textproto");
+  EXPECT_EQ(r.parallel().cad().min_slice(), 8);
 }
 
 }  // namespace

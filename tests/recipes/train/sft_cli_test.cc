@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 
+#include "framework/io/safetensors.h"
 #include "recipes/data/sft_example.h"
 #include "recipes/run/metrics_log.h"
 #include "tests/support/cli.h"
@@ -103,6 +104,35 @@ TEST_F(SftCli, MaskAndTargetOptionsAct) {
   ASSERT_FALSE(seg.empty());
   ASSERT_FALSE(all.empty());
   EXPECT_GT(all.back(), 10 * seg.back());
+}
+
+// procedure FOCUS_SFT end to end: it trains (a different curve than plain SFT), logs the loss
+// before adaptation, its checkpoints hold the base weights only, and it resumes bit for bit (the
+// fast weights are drawn from the step, not carried).
+TEST_F(SftCli, FocusSftTrainsCheckpointsBaseWeightsOnlyAndResumes) {
+  const std::string focus =
+      " --set procedure.kind=FOCUS_SFT --set procedure.focus_sft.lora_rank=4 "
+      "--set procedure.focus_sft.lora_alpha=8";
+  ASSERT_EQ(train("plain", " --set train.steps=6").code, 0);
+  const CliResult a = train("a", focus + " --set train.steps=6");
+  ASSERT_EQ(a.code, 0) << a.output;
+  const std::vector<double> loss = values("a", "loss"), base = values("a", "focus/base_loss");
+  ASSERT_EQ(loss.size(), 6u);
+  ASSERT_EQ(base.size(), 6u);
+  EXPECT_NE(loss, values("plain", "loss"));
+  // The inner loop adapts to the step's own batch: the outer loss is below the base model's.
+  for (size_t i = 0; i < loss.size(); ++i) EXPECT_LT(loss[i], base[i]) << i;
+  const SafetensorsFile plain =
+      read_safetensors(run("plain") + "/checkpoints/step_6/model.safetensors");
+  const SafetensorsFile tuned =
+      read_safetensors(run("a") + "/checkpoints/step_6/model.safetensors");
+  ASSERT_EQ(tuned.tensors.size(), plain.tensors.size());
+  for (size_t i = 0; i < tuned.tensors.size(); ++i)
+    EXPECT_EQ(tuned.tensors[i].first, plain.tensors[i].first);
+  ASSERT_EQ(train("b", focus + " --set train.steps=6 --stop-after 3").code, 0);
+  ASSERT_EQ(train("b", focus + " --set train.steps=6 --resume").code, 0);
+  EXPECT_EQ(values("b", "loss"), loss);
+  EXPECT_EQ(values("b", "test/exact_match"), values("a", "test/exact_match"));
 }
 
 TEST_F(SftCli, JsonlFilesTrainAndBadLinesNameTheirPlace) {

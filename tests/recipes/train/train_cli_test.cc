@@ -11,6 +11,7 @@
 #include <string>
 
 #include "framework/io/file_util.h"
+#include "framework/io/safetensors.h"
 #include "recipes/data/token_shard.h"
 #include "recipes/run/metrics_log.h"
 #include "tests/recipes/support/word_corpus.h"
@@ -315,6 +316,49 @@ TEST_F(TrainCli, InitFromStartsANewRunFromAnotherRunsWeights) {
         run_cli("train " + recipe() + " --quiet" + from + b.set + " --run-dir " + run("bad"));
     EXPECT_EQ(r.code, 2) << b.set << "\n" << r.output;
     EXPECT_NE(r.output.find(b.phrase), std::string::npos) << b.set << "\n" << r.output;
+  }
+}
+
+// train.freeze: the frozen tensors of the fine-tuned checkpoint are the base run's bits, the others
+// moved; a pattern that names nothing, or one freezing everything, is refused.
+TEST_F(TrainCli, FreezeKeepsMatchingParametersAtTheirInitialValues) {
+  ASSERT_EQ(run_cli("train " + recipe() +
+                    " --quiet --set train.steps=2 --set "
+                    "train.eval_every=0 --run-dir " +
+                    run("base"))
+                .code,
+            0);
+  const std::string ft = "train " + recipe() +
+                         " --quiet --set train.steps=3 --set train.init_from=" + run("base") +
+                         " --set optim.weight_decay=0.5";
+  CliResult r = run_cli(ft + " --set train.freeze=blocks.*.attn.*,wte.weight,norm_f.* --run-dir " +
+                        run("ft"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const SafetensorsFile base =
+      read_safetensors(run("base") + "/checkpoints/step_2/model.safetensors");
+  const SafetensorsFile tuned =
+      read_safetensors(run("ft") + "/checkpoints/step_3/model.safetensors");
+  int frozen = 0, moved = 0;
+  for (const auto& [name, t] : base.tensors) {
+    const bool same = t.to_vector<float>() == tuned.get(name).to_vector<float>();
+    if (name.find(".attn.") != std::string::npos || name == "wte.weight" ||
+        name.starts_with("norm_f.")) {
+      EXPECT_TRUE(same) << name << " is frozen";
+      ++frozen;
+    } else if (name.ends_with(".weight")) {
+      EXPECT_FALSE(same) << name << " trains";
+      ++moved;
+    }
+  }
+  EXPECT_GE(frozen, 3);
+  EXPECT_GE(moved, 2);
+  for (const std::string& bad : {std::string("blocks.*.mpl.*"), std::string("*")}) {
+    CliResult b = run_cli(ft + " --set train.freeze=" + bad + " --run-dir " + run("bad"));
+    EXPECT_EQ(b.code, 2) << bad << "\n" << b.output;
+    EXPECT_NE(b.output.find("train.freeze"), std::string::npos) << b.output;
+    EXPECT_NE(b.output.find(bad == "*" ? "nothing would train" : "matches no parameter"),
+              std::string::npos)
+        << b.output;
   }
 }
 
