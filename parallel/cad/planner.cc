@@ -1,0 +1,374 @@
+#include "parallel/cad/planner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <optional>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "framework/core/error.h"
+
+namespace attn::cad {
+
+namespace {
+
+using i128 = __int128;
+
+// Receivers a relief move considers: the least loaded servers.
+constexpr size_t kReliefReceivers = 16;
+
+struct Move {
+  int task = -1;
+  int receiver = -1;
+  int64_t begin = 0, end = 0;  // the rows that move
+  int64_t gain = 0, loss = 0;  // receiver's load up, donor's load down
+  int64_t bytes = 0;
+  int shape = 0;
+};
+
+class Greedy {
+ public:
+  Greedy(const WorkerLayout& layout, const PlannerOptions& o, double eps)
+      : l_(layout), o_(o), servers_(layout.ranks()) {
+    load_.assign(servers_, 0);
+    by_doc_.resize(layout.docs());
+    by_server_.resize(servers_);
+    exhausted_.assign(servers_, 0);
+    // Each document's rows start on their home ranks.
+    for (int d = 0; d < layout.docs(); ++d) {
+      const auto [first, last] = layout.home_ranks(d);
+      for (int r = first; r <= last; ++r) {
+        const auto [b, e] = layout.home_range(d, r);
+        add({d, b, e, r, r});
+      }
+    }
+    total_ = std::accumulate(load_.begin(), load_.end(), int64_t{0});
+    const long double mean = static_cast<long double>(total_) / servers_;
+    upper_ = static_cast<int64_t>(std::floor((1.0L + eps) * mean));
+    lower_ = static_cast<int64_t>(std::ceil((1.0L - eps) * mean));
+  }
+
+  bool balanced() const {
+    const auto [lo, hi] = std::minmax_element(load_.begin(), load_.end());
+    return *hi <= upper_ && *lo >= lower_;
+  }
+
+  int run() {
+    int moves = 0;
+    // Phase 1 found nothing: a relief move only shrinks deficits and surpluses, so phase 1
+    // stays stuck until a relief receiver itself ends above the mean.
+    bool stuck = false;
+    while (!balanced()) {
+      if (!stuck) {
+        if (fill_deficits(moves)) continue;
+        stuck = true;
+      }
+      // Every deficit is smaller than the smallest slice a donor could cut: let the busiest
+      // server shed work to one with headroom (a receiver may pass the mean), so the maximum
+      // still comes down.
+      const std::optional<Move> m = relieve_busiest();
+      if (!m) break;
+      apply(*m);
+      ++moves;
+      if (surplus(m->receiver) > 0) {
+        stuck = false;
+        std::fill(exhausted_.begin(), exhausted_.end(), 0);
+      }
+    }
+    return moves;
+  }
+
+  // The tasks merged where adjacent (same server, document and home), in plan order.
+  std::vector<Task> tasks() const {
+    std::vector<Task> t = tasks_;
+    std::sort(t.begin(), t.end(), [](const Task& a, const Task& b) {
+      return std::tie(a.server, a.doc, a.q_begin) < std::tie(b.server, b.doc, b.q_begin);
+    });
+    std::vector<Task> merged;
+    for (const Task& k : t) {
+      if (!merged.empty()) {
+        Task& p = merged.back();
+        if (p.server == k.server && p.doc == k.doc && p.home == k.home && p.q_end == k.q_begin) {
+          p.q_end = k.q_end;
+          continue;
+        }
+      }
+      merged.push_back(k);
+    }
+    return merged;
+  }
+
+  // One pass over the servers below the mean, largest deficit first, each taking the best moves
+  // from the servers above it until its deficit is filled or nothing fits. True if anything
+  // moved.
+  bool fill_deficits(int& moves) {
+    std::vector<int> receivers;
+    for (int s = 0; s < servers_; ++s)
+      if (deficit(s) > 0 && !exhausted_[s]) receivers.push_back(s);
+    std::sort(receivers.begin(), receivers.end(), [&](int a, int b) {
+      return std::make_pair(-deficit(a), a) < std::make_pair(-deficit(b), b);
+    });
+    bool moved = false;
+    for (int r : receivers) {
+      while (deficit(r) > 0) {
+        const std::optional<Move> m = best_move(
+            r, deficit(r), [&](int s) { return surplus(s); }, std::nullopt);
+        if (!m) {
+          // Deficits and surpluses only shrink from here, so nothing will fit it later either
+          // (until a relief move makes a new donor).
+          exhausted_[r] = 1;
+          break;
+        }
+        apply(*m);
+        ++moves;
+        moved = true;
+        if (balanced()) return true;
+      }
+    }
+    return moved;
+  }
+
+  std::optional<Move> relieve_busiest() const {
+    const int d = static_cast<int>(std::max_element(load_.begin(), load_.end()) - load_.begin());
+    const int64_t shed = load_[d] - lower_;
+    if (shed <= 0) return std::nullopt;
+    // The least loaded servers only (ties by id): relief is the rare case, and the busiest
+    // server's few tasks against every server would dominate the planner's time at 512.
+    std::vector<int> receivers(servers_);
+    std::iota(receivers.begin(), receivers.end(), 0);
+    const size_t n = std::min<size_t>(receivers.size(), kReliefReceivers);
+    std::partial_sort(
+        receivers.begin(), receivers.begin() + static_cast<std::ptrdiff_t>(n), receivers.end(),
+        [&](int a, int b) { return std::make_pair(load_[a], a) < std::make_pair(load_[b], b); });
+    receivers.resize(n);
+    // First within the upper bound; failing that, any receiver that ends below the donor's
+    // current load (the maximum still falls: the stop rule is "no move improves it").
+    for (const bool within_bound : {true, false}) {
+      std::optional<Move> best;
+      for (int r : receivers) {
+        const int64_t headroom =
+            (within_bound ? std::min(upper_, load_[d] - 1) : load_[d] - 1) - load_[r];
+        if (r == d || headroom <= 0) continue;
+        best = best_move(
+            r, headroom, [&](int s) { return s == d ? shed : 0; }, best);
+      }
+      if (best) return best;
+    }
+    return std::nullopt;
+  }
+
+  int64_t upper() const { return upper_; }
+  int64_t lower() const { return lower_; }
+  int64_t total() const { return total_; }
+
+ private:
+  int64_t cost(int64_t b, int64_t e) const { return b < e ? o_.cost.cost(b, e) : 0; }
+
+  // How far below / above the mean a server is, in whole cost units.
+  int64_t deficit(int s) const {
+    return static_cast<int64_t>((i128(total_) - i128(servers_) * load_[s]) / servers_);
+  }
+  int64_t surplus(int s) const {
+    return static_cast<int64_t>((i128(servers_) * load_[s] - total_) / servers_);
+  }
+
+  void add(const Task& t) {
+    by_doc_[t.doc].push_back(static_cast<int>(tasks_.size()));
+    by_server_[t.server].push_back(static_cast<int>(tasks_.size()));
+    tasks_.push_back(t);
+    load_[t.server] += cost(t.q_begin, t.q_end);
+  }
+
+  // K/V rows of doc's prefix [0, kv_end) that server s has neither as home rows nor from a
+  // task it already runs (each such task brought its whole prefix).
+  int64_t missing_kv(int doc, int s, int64_t kv_end) const {
+    int64_t have = 0;
+    for (int i : by_doc_[doc])
+      if (tasks_[i].server == s) have = std::max(have, tasks_[i].q_end);
+    if (kv_end <= have) return 0;
+    const auto [hb, he] = l_.home_range(doc, s);
+    return kv_end - have - std::max<int64_t>(0, std::min(he, kv_end) - std::max(hb, have));
+  }
+
+  // Moving rows [b, e) of task i to r: what the receiver gains and the donor loses (the donor
+  // keeps the rows before and after). Bytes are priced separately, only for the sizes chosen.
+  Move sized(int i, int64_t b, int64_t e, int shape) const {
+    const Task& t = tasks_[i];
+    Move m;
+    m.task = i;
+    m.begin = b;
+    m.end = e;
+    m.gain = cost(b, e);
+    m.shape = shape;
+    m.loss = cost(t.q_begin, t.q_end) - cost(t.q_begin, b) - cost(e, t.q_end);
+    return m;
+  }
+
+  bool fits(const Move& m, int64_t def, int64_t sur) const {
+    return m.gain > 0 && m.loss > 0 && m.gain <= def && m.loss <= sur;
+  }
+
+  Move priced(Move m, int r) const {
+    const Task& t = tasks_[m.task];
+    if (t.home != r) m.bytes += (o_.bytes.q + o_.bytes.o) * (m.end - m.begin);
+    m.bytes += o_.bytes.kv * missing_kv(t.doc, r, m.end);
+    return m;
+  }
+
+  // The largest move of one shape that fits: `at(k)` is the move for size parameter k, which
+  // shrinks as k grows over [lo, hi]; binary search for the smallest k that fits.
+  template <typename At>
+  std::optional<Move> shrink_to_fit(int64_t lo, int64_t hi, int64_t def, int64_t sur, At at) const {
+    if (lo > hi || !fits(at(hi), def, sur)) return std::nullopt;
+    while (lo < hi) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      if (fits(at(mid), def, sur))
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+    return at(lo);
+  }
+
+  // The best move to receiver r gaining at most `def`, from servers s losing at most
+  // cap(s) (> 0 for donors), or `best` when nothing beats it.
+  template <typename Cap>
+  std::optional<Move> best_move(int r, int64_t def, Cap cap, std::optional<Move> best) const {
+    const int64_t min = o_.min_slice;
+    auto consider = [&](std::optional<Move> m) {
+      if (!m) return;
+      m->receiver = r;
+      m = priced(*m, r);
+      if (!best) {
+        best = m;
+        return;
+      }
+      // Fewest bytes per unit of work (cross-multiplied: integers only), then the fixed
+      // tie-breaks: donor server, document, first row, shape.
+      const i128 a = i128(m->bytes) * best->gain, b = i128(best->bytes) * m->gain;
+      const Task& mt = tasks_[m->task];
+      const Task& bt = tasks_[best->task];
+      if (a < b || (a == b && std::make_tuple(mt.server, m->receiver, mt.doc, m->begin, m->shape) <
+                                  std::make_tuple(bt.server, best->receiver, bt.doc, best->begin,
+                                                  best->shape)))
+        best = m;
+    };
+    for (int donor = 0; donor < servers_; ++donor) {
+      const int64_t sur = donor == r ? 0 : cap(donor);
+      if (sur <= 0) continue;
+      for (int i : by_server_[donor]) consider_task(i, def, sur, min, consider);
+    }
+    return best;
+  }
+
+  // The moves of task i's shapes, each sized to gain at most `def` and lose at most `sur`.
+  template <typename Consider>
+  void consider_task(int i, int64_t def, int64_t sur, int64_t min, Consider& consider) const {
+    {
+      const Task& t = tasks_[i];
+      const int64_t n = t.rows(), qb = t.q_begin, qe = t.q_end;
+      // The whole task; when it fits, no slice of it moves more work.
+      if (const Move whole = sized(i, qb, qe, 0); fits(whole, def, sur)) {
+        consider(whole);
+        return;
+      }
+      // The middle band: h rows stay on each side, h >= min, band >= min.
+      consider(shrink_to_fit(min, (n - min) / 2, def, sur,
+                             [&](int64_t h) { return sized(i, qb + h, qe - h, 1); }));
+      if (!o_.prefix_suffix) return;
+      // A suffix or a prefix, it and the rest >= min; the parameter is the rows that stay.
+      consider(shrink_to_fit(min, n - min, def, sur,
+                             [&](int64_t k) { return sized(i, qb + k, qe, 2); }));
+      consider(shrink_to_fit(min, n - min, def, sur,
+                             [&](int64_t k) { return sized(i, qb, qe - k, 3); }));
+    }
+  }
+
+  void apply(const Move& m) {
+    const int r = m.receiver;
+    const Task t = tasks_[m.task];
+    load_[t.server] -= m.loss;
+    load_[r] += m.gain;
+    // The task keeps its index as the first remaining piece (or becomes the moved one).
+    std::vector<Task> pieces;
+    if (t.q_begin < m.begin) pieces.push_back({t.doc, t.q_begin, m.begin, t.server, t.home});
+    if (m.end < t.q_end) pieces.push_back({t.doc, m.end, t.q_end, t.server, t.home});
+    tasks_[m.task] = {t.doc, m.begin, m.end, r, t.home};
+    std::vector<int>& donor = by_server_[t.server];
+    donor.erase(std::find(donor.begin(), donor.end(), m.task));
+    by_server_[r].push_back(m.task);
+    for (const Task& p : pieces) {
+      by_doc_[p.doc].push_back(static_cast<int>(tasks_.size()));
+      by_server_[p.server].push_back(static_cast<int>(tasks_.size()));
+      tasks_.push_back(p);
+    }
+  }
+
+  const WorkerLayout& l_;
+  const PlannerOptions& o_;
+  int servers_;
+  std::vector<Task> tasks_;
+  std::vector<std::vector<int>> by_doc_;     // task indices of each document
+  std::vector<std::vector<int>> by_server_;  // task indices on each server
+  std::vector<char> exhausted_;              // receivers no donor task fits any more
+  std::vector<int64_t> load_;
+  int64_t total_ = 0, upper_ = 0, lower_ = 0;
+};
+
+Plan plan_once(const WorkerLayout& layout, const PlannerOptions& o, double eps) {
+  Greedy g(layout, o, eps);
+  Plan p;
+  p.servers = layout.ranks();
+  p.eps = eps;
+  p.moves = g.run();
+  p.tasks = g.tasks();
+  p.load.assign(p.servers, 0);
+  for (const Task& t : p.tasks) p.load[t.server] += o.cost.cost(t.q_begin, t.q_end);
+  p.traffic = plan_traffic(layout, p.tasks, o.bytes);
+  const auto [lo, hi] = std::minmax_element(p.load.begin(), p.load.end());
+  p.balanced = *hi <= g.upper() && *lo >= g.lower();
+  if (!p.balanced) {
+    const double mean = static_cast<double>(g.total()) / p.servers;
+    p.unbalanced_why =
+        *hi > g.upper()
+            ? fmt::format(
+                  "the busiest server carries {:.3f} x the mean, above 1 + eps = {:.3f}: "
+                  "no move fits the others' deficits without a slice under {} rows",
+                  static_cast<double>(*hi) / mean, 1 + eps, o.min_slice)
+            : fmt::format(
+                  "the idlest server carries {:.3f} x the mean, below 1 - eps = {:.3f}: "
+                  "no move fits without a slice under {} rows",
+                  static_cast<double>(*lo) / mean, 1 - eps, o.min_slice);
+  }
+  return p;
+}
+
+}  // namespace
+
+int64_t CostModel::cost(int64_t q_begin, int64_t q_end) const {
+  const int64_t pairs = causal_pairs(q_begin, q_end);
+  if (per_pair == 1 && per_row == 0 && per_task == 0) return pairs;
+  return std::llround(per_pair * static_cast<double>(pairs) +
+                      per_row * static_cast<double>(q_end - q_begin) + per_task);
+}
+
+const std::vector<double>& tolerance_ladder() {
+  static const std::vector<double> ladder{0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0};
+  return ladder;
+}
+
+Plan plan_attention(const WorkerLayout& layout, const PlannerOptions& o) {
+  if (!(o.eps > 0) || o.min_slice < 1)
+    ATTN_FAIL(kInput, "CAD planner: eps {} and min_slice {} must be positive", o.eps, o.min_slice);
+  Plan p = plan_once(layout, o, o.eps);
+  if (o.buffer_bytes <= 0) return p;
+  for (double eps : tolerance_ladder()) {
+    if (p.traffic.max_per_rank() <= o.buffer_bytes) break;
+    if (eps > p.eps) p = plan_once(layout, o, eps);
+  }
+  return p;
+}
+
+}  // namespace attn::cad
