@@ -9,6 +9,9 @@
 // shapes: the mirrored middle band of a task (DistCA's: rows i and n-1-i of a slice cost the
 // same together, so bands move work in even units; odd slices keep their middle row in the
 // band) and the whole task; attnlab's extensions, on by default: a prefix or suffix slice.
+// Also attnlab's: when every deficit is smaller than the smallest slice a donor may cut, the
+// busiest server sheds work to a lightly loaded one (within the upper bound if it can, else
+// ending below the donor), because a receiver may pass the mean as long as the maximum falls.
 #pragma once
 
 #include <vector>
