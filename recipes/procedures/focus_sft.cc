@@ -43,7 +43,12 @@ void reset_fast_weights(const TrainingParts& p, int64_t step) {
       rng_stream(p.recipe.train().seed(), static_cast<uint64_t>(step), kFastWeightsKey));
 }
 
-std::vector<double> adapt_fast_weights(const TrainingParts& p, const std::vector<Batch>& batches) {
+std::unique_ptr<Optimizer> make_inner_sgd(const config::Recipe& recipe, ParamStore& fast) {
+  return std::make_unique<Sgd>(fast, SgdOptions{.lr = recipe.procedure().focus_sft().inner_lr()});
+}
+
+std::vector<double> adapt_fast_weights(const TrainingParts& p, const std::vector<Batch>& batches,
+                                       Optimizer& sgd) {
   ATTN_CHECK(p.fast_weights && p.fast_weights->finalized(),
              "FocuSFT needs the model's fast weights (finalized)");
   ParamStore& fast = *p.fast_weights;
@@ -51,7 +56,7 @@ std::vector<double> adapt_fast_weights(const TrainingParts& p, const std::vector
   std::vector<double> losses;
   const int64_t tokens = global_target_tokens(p, batches);
   if (tokens == 0) return losses;
-  Sgd sgd(fast, {.lr = o.inner_lr()});
+  ATTN_CHECK(&sgd.store() == &fast, "the inner optimizer must update the fast weights");
   // Only the fast weights require a gradient, so the layers below them record no tape at all.
   ParamGradsOff base_off(p.store);
   BackwardObserverPause pause;  // the step's gradient reduction belongs to the outer backward
@@ -84,12 +89,13 @@ std::vector<double> adapt_fast_weights(const TrainingParts& p, const std::vector
 FocusSft::FocusSft(const TrainingParts& parts) : p_(parts) {
   ATTN_CHECK(p_.fast_weights && p_.fast_weights->finalized() && !p_.fast_weights->params().empty(),
              "FocuSFT: the model was built without its fast weights");
+  inner_ = make_inner_sgd(p_.recipe, *p_.fast_weights);
 }
 
 StepResult FocusSft::step(int64_t step, double lr, AttentionDiagnostics* diagnostics) {
   const std::vector<Batch> batches = next_step_batches(p_);
   reset_fast_weights(p_, step);
-  const std::vector<double> inner = adapt_fast_weights(p_, batches);
+  const std::vector<double> inner = adapt_fast_weights(p_, batches, *inner_);
   StepResult r;
   {
     // First-order: the outer gradient is the base weights' alone.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "layers/models/gpt.h"
@@ -24,11 +25,15 @@ MlpAdapters focus_sft_adapters(const config::Recipe& recipe, ParamStore& fast);
 // rank and after a resume; B = 0.
 void reset_fast_weights(const TrainingParts& parts, int64_t step);
 
-// The inner loop: focus_sft.inner_steps SGD steps on the fast weights over `batches` (their
-// gradients summed over ranks like the outer step's), base weights without gradient. Returns
-// the mean response loss at the start of each inner step ([0]: the model before adaptation).
+// The inner loop: focus_sft.inner_steps steps of `sgd` (plain SGD over the fast-weight store, at
+// focus_sft.inner_lr) on `batches` (their gradients summed over ranks like the outer step's),
+// base weights without gradient. Returns the mean response loss at the start of each inner step
+// ([0]: the model before adaptation).
 std::vector<double> adapt_fast_weights(const TrainingParts& parts,
-                                       const std::vector<Batch>& batches);
+                                       const std::vector<Batch>& batches, Optimizer& sgd);
+
+// Plain SGD over `fast` at focus_sft.inner_lr: the inner loop's optimizer.
+std::unique_ptr<Optimizer> make_inner_sgd(const config::Recipe& recipe, ParamStore& fast);
 
 class FocusSft final : public Procedure {
  public:
@@ -37,6 +42,7 @@ class FocusSft final : public Procedure {
 
  private:
   TrainingParts p_;
+  std::unique_ptr<Optimizer> inner_;  // built once: its state buffers are not per step
 };
 
 }  // namespace attn

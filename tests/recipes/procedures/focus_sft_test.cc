@@ -88,7 +88,8 @@ TEST(FocusSft, InnerLoopTrainsOnlyTheFastWeights) {
   reset_fast_weights(parts, 0);
   const std::vector<float> a0 = rig.fast.flat_params().to_vector<float>();
   EXPECT_TRUE(all_zero(rig.fast.find("blocks.2.mlp.proj.lora_b").tensor));
-  const std::vector<double> losses = adapt_fast_weights(parts, batches);
+  const std::unique_ptr<Optimizer> sgd = make_inner_sgd(rig.recipe, rig.fast);
+  const std::vector<double> losses = adapt_fast_weights(parts, batches, *sgd);
   ASSERT_EQ(losses.size(), 2u);
   EXPECT_LT(losses[1], losses[0]);                // lr 1.0 SGD on the batch's own loss
   EXPECT_EQ(rig.base(), before);                  // base weights untouched ...
@@ -217,7 +218,8 @@ TEST(FocusSftGolden, OneStepMatchesPyTorch) {
   LocalComm comm;
   const TrainingParts parts{recipe, model, store, adamw, stream, *sync, comm, comm, "", &fast};
 
-  const std::vector<double> inner = adapt_fast_weights(parts, {b});
+  const std::unique_ptr<Optimizer> sgd = make_inner_sgd(recipe, fast);
+  const std::vector<double> inner = adapt_fast_weights(parts, {b}, *sgd);
   const std::vector<double> want_inner = f.get("inner_loss").to_vector<double>();
   ASSERT_EQ(inner.size(), want_inner.size());
   for (size_t s = 0; s < inner.size(); ++s) EXPECT_NEAR(inner[s], want_inner[s], 1e-12) << s;
