@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <tuple>
@@ -19,6 +20,8 @@ using i128 = __int128;
 // Receivers a relief move considers: the least loaded servers.
 constexpr size_t kReliefReceivers = 16;
 
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+
 struct Move {
   int task = -1;
   int receiver = -1;
@@ -31,10 +34,14 @@ struct Move {
 class Greedy {
  public:
   Greedy(const WorkerLayout& layout, const PlannerOptions& o, double eps)
-      : l_(layout), o_(o), servers_(layout.ranks()) {
+      : l_(layout),
+        o_(o),
+        servers_(layout.ranks()),
+        pairs_only_(o.cost.per_pair == 1 && o.cost.per_row == 0 && o.cost.per_task == 0) {
     load_.assign(servers_, 0);
     by_doc_.resize(layout.docs());
     by_server_.resize(servers_);
+    floor_.assign(servers_, {kNever, kNever});
     exhausted_.assign(servers_, 0);
     // Each document's rows start on their home ranks.
     for (int d = 0; d < layout.docs(); ++d) {
@@ -42,9 +49,15 @@ class Greedy {
       for (int r = first; r <= last; ++r) {
         const auto [b, e] = layout.home_range(d, r);
         add({d, b, e, r, r});
+        load_[r] += cost(b, e);
       }
     }
     total_ = std::accumulate(load_.begin(), load_.end(), int64_t{0});
+    excess_.resize(servers_);
+    for (int s = 0; s < servers_; ++s) {
+      set_excess(s);
+      refloor(s);
+    }
     const long double mean = static_cast<long double>(total_) / servers_;
     upper_ = static_cast<int64_t>(std::floor((1.0L + eps) * mean));
     lower_ = static_cast<int64_t>(std::ceil((1.0L - eps) * mean));
@@ -111,17 +124,25 @@ class Greedy {
       return std::make_pair(-deficit(a), a) < std::make_pair(-deficit(b), b);
     });
     bool moved = false;
+    // The largest deficit that found no move since the last move: whether a move fits depends
+    // only on the deficit and the donors' surpluses, so a deficit no larger finds none either,
+    // without a scan (most receivers late in the greedy).
+    int64_t unfit = 0;
     for (int r : receivers) {
       while (deficit(r) > 0) {
-        const std::optional<Move> m = best_move(
-            r, deficit(r), [&](int s) { return surplus(s); }, std::nullopt);
+        std::optional<Move> m;
+        if (deficit(r) > unfit)
+          m = best_move(
+              r, deficit(r), [&](int s) { return surplus(s); }, std::nullopt);
         if (!m) {
           // Deficits and surpluses only shrink from here, so nothing will fit it later either
           // (until a relief move makes a new donor).
           exhausted_[r] = 1;
+          unfit = std::max(unfit, deficit(r));
           break;
         }
         apply(*m);
+        unfit = 0;
         ++moves;
         moved = true;
         if (balanced()) return true;
@@ -164,29 +185,76 @@ class Greedy {
   int64_t total() const { return total_; }
 
  private:
-  int64_t cost(int64_t b, int64_t e) const { return b < e ? o_.cost.cost(b, e) : 0; }
-
-  // How far below / above the mean a server is, in whole cost units.
-  int64_t deficit(int s) const {
-    return static_cast<int64_t>((i128(total_) - i128(servers_) * load_[s]) / servers_);
+  // The default model straight to the pair count: the binary searches call this most.
+  int64_t cost(int64_t b, int64_t e) const {
+    if (b >= e) return 0;
+    return pairs_only_ ? causal_pairs(b, e) : o_.cost.cost(b, e);
   }
-  int64_t surplus(int s) const {
-    return static_cast<int64_t>((i128(servers_) * load_[s] - total_) / servers_);
+
+  // An upper bound on the gain per row of a slice ending by row q_end: q_end causal pairs, or
+  // the cost model's per-row share with room for its double rounding (ample below 1e15);
+  // unbounded for negative terms.
+  int64_t row_gain(int64_t q_end) const {
+    const CostModel& c = o_.cost;
+    if (pairs_only_) return q_end;
+    if (!(c.per_pair >= 0 && c.per_row >= 0 && c.per_task >= 0)) return kNever;
+    const long double g = c.per_pair * static_cast<long double>(q_end) + c.per_row + c.per_task;
+    return g < 1e15L ? static_cast<int64_t>(std::ceil(g)) + 2 : kNever;
+  }
+
+  // How far below / above the mean a server is, in whole cost units; cached, because the scans
+  // read it for every donor and its 128-bit division once took a fifth of the planner's time.
+  int64_t deficit(int s) const { return -excess_[s]; }
+  int64_t surplus(int s) const { return excess_[s]; }
+  void set_excess(int s) {
+    excess_[s] = static_cast<int64_t>((i128(servers_) * load_[s] - total_) / servers_);
   }
 
   void add(const Task& t) {
     by_doc_[t.doc].push_back(static_cast<int>(tasks_.size()));
     by_server_[t.server].push_back(static_cast<int>(tasks_.size()));
     tasks_.push_back(t);
-    load_[t.server] += cost(t.q_begin, t.q_end);
+    smallest_.push_back(smallest_move(static_cast<int>(tasks_.size()) - 1));
+  }
+
+  // The least gain and the least loss over the smallest move of each of task i's shapes (the
+  // first that shrink_to_fit tries): a task none of whose shapes can gain <= def and lose
+  // <= sur yields no move, and late in the greedy almost none does (every deficit is under
+  // one slice), so the scans skip those tasks, and whole donors, on two comparisons.
+  std::pair<int64_t, int64_t> smallest_move(int i) const {
+    const Task& t = tasks_[i];
+    const int64_t n = t.rows(), qb = t.q_begin, qe = t.q_end, min = o_.min_slice;
+    std::pair<int64_t, int64_t> least{kNever, kNever};
+    auto take = [&](const Move& m) {
+      if (m.gain <= 0 || m.loss <= 0) return;  // fits() never holds
+      least = {std::min(least.first, m.gain), std::min(least.second, m.loss)};
+    };
+    take(sized(i, qb, qe, 0));
+    if (min <= (n - min) / 2) take(sized(i, qb + (n - min) / 2, qe - (n - min) / 2, 1));
+    if (o_.prefix_suffix && min <= n - min) {
+      take(sized(i, qe - min, qe, 2));
+      take(sized(i, qb, qb + min, 3));
+    }
+    return least;
+  }
+  void refloor(int s) {
+    floor_[s] = {kNever, kNever};
+    for (int i : by_server_[s])
+      floor_[s] = {std::min(floor_[s].first, smallest_[i].first),
+                   std::min(floor_[s].second, smallest_[i].second)};
+  }
+  bool out_of_reach(const std::pair<int64_t, int64_t>& least, int64_t def, int64_t sur) const {
+    return least.first > def || least.second > sur;
   }
 
   // K/V rows of doc's prefix [0, kv_end) that server s has neither as home rows nor from a
   // task it already runs (each such task brought its whole prefix).
   int64_t missing_kv(int doc, int s, int64_t kv_end) const {
+    // The shorter list: a long document is cut into many tasks, a receiver runs few.
     int64_t have = 0;
-    for (int i : by_doc_[doc])
-      if (tasks_[i].server == s) have = std::max(have, tasks_[i].q_end);
+    const bool per_doc = by_doc_[doc].size() <= by_server_[s].size();
+    for (int i : per_doc ? by_doc_[doc] : by_server_[s])
+      if (tasks_[i].server == s && tasks_[i].doc == doc) have = std::max(have, tasks_[i].q_end);
     if (kv_end <= have) return 0;
     const auto [hb, he] = l_.home_range(doc, s);
     return kv_end - have - std::max<int64_t>(0, std::min(he, kv_end) - std::max(hb, have));
@@ -202,7 +270,9 @@ class Greedy {
     m.end = e;
     m.gain = cost(b, e);
     m.shape = shape;
-    m.loss = cost(t.q_begin, t.q_end) - cost(t.q_begin, b) - cost(e, t.q_end);
+    // Causal pairs add up over rows, so there the donor loses exactly what the receiver gains.
+    m.loss =
+        pairs_only_ ? m.gain : cost(t.q_begin, t.q_end) - cost(t.q_begin, b) - cost(e, t.q_end);
     return m;
   }
 
@@ -255,10 +325,24 @@ class Greedy {
                                                   best->shape)))
         best = m;
     };
+    // Every move of a task away from its home sends at least (q + o) bytes per row (byte costs
+    // are not negative) and gains at most row_gain(q_end) per row, so none beats `best` when
+    // (q + o) / row_gain(q_end) exceeds best's ratio. Only strictly worse tasks are skipped:
+    // the choice is a minimum over a total order, so the plan is the exhaustive scan's.
+    const ByteCosts& by = o_.bytes;
+    const bool bound = by.q >= 0 && by.o >= 0 && by.kv >= 0;
+    const int64_t qo = by.q + by.o;
     for (int donor = 0; donor < servers_; ++donor) {
       const int64_t sur = donor == r ? 0 : cap(donor);
-      if (sur <= 0) continue;
-      for (int i : by_server_[donor]) consider_task(i, def, sur, min, consider);
+      if (sur <= 0 || out_of_reach(floor_[donor], def, sur)) continue;
+      for (int i : by_server_[donor]) {
+        const Task& t = tasks_[i];
+        if (out_of_reach(smallest_[i], def, sur)) continue;
+        if (bound && best && t.home != r &&
+            i128(qo) * best->gain > i128(best->bytes) * row_gain(t.q_end))
+          continue;
+        consider_task(i, def, sur, min, consider);
+      }
     }
     return best;
   }
@@ -291,6 +375,8 @@ class Greedy {
     const Task t = tasks_[m.task];
     load_[t.server] -= m.loss;
     load_[r] += m.gain;
+    set_excess(t.server);
+    set_excess(r);
     // The task keeps its index as the first remaining piece (or becomes the moved one).
     std::vector<Task> pieces;
     if (t.q_begin < m.begin) pieces.push_back({t.doc, t.q_begin, m.begin, t.server, t.home});
@@ -299,21 +385,24 @@ class Greedy {
     std::vector<int>& donor = by_server_[t.server];
     donor.erase(std::find(donor.begin(), donor.end(), m.task));
     by_server_[r].push_back(m.task);
-    for (const Task& p : pieces) {
-      by_doc_[p.doc].push_back(static_cast<int>(tasks_.size()));
-      by_server_[p.server].push_back(static_cast<int>(tasks_.size()));
-      tasks_.push_back(p);
-    }
+    smallest_[m.task] = smallest_move(m.task);
+    for (const Task& p : pieces) add(p);
+    refloor(t.server);
+    refloor(r);
   }
 
   const WorkerLayout& l_;
   const PlannerOptions& o_;
   int servers_;
+  bool pairs_only_;  // the default cost model: load is causal pairs exactly
   std::vector<Task> tasks_;
-  std::vector<std::vector<int>> by_doc_;     // task indices of each document
-  std::vector<std::vector<int>> by_server_;  // task indices on each server
-  std::vector<char> exhausted_;              // receivers no donor task fits any more
+  std::vector<std::vector<int>> by_doc_;               // task indices of each document
+  std::vector<std::vector<int>> by_server_;            // task indices on each server
+  std::vector<char> exhausted_;                        // receivers no donor task fits any more
+  std::vector<std::pair<int64_t, int64_t>> smallest_;  // per task: smallest_move()
+  std::vector<std::pair<int64_t, int64_t>> floor_;     // per server: least over its tasks
   std::vector<int64_t> load_;
+  std::vector<int64_t> excess_;  // surplus (> 0) or minus the deficit, per server
   int64_t total_ = 0, upper_ = 0, lower_ = 0;
 };
 
