@@ -19,5 +19,6 @@ Run add_eval_command(CLI::App& app);     // attnlab eval: validation loss of a c
 Run add_sample_command(CLI::App& app);   // attnlab sample: generate text from a checkpoint
 Run add_ablate_command(CLI::App& app);   // attnlab ablate: a grid of arms x seeds, compared
 Run add_attnmap_command(CLI::App& app);  // attnlab attnmap: attention heatmaps of a checkpoint
+Run add_cad_sim_command(CLI::App& app);  // attnlab cad-sim: CAD projected to 64-512 GPUs
 
 }  // namespace attn::cli

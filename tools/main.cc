@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   add(attn::cli::add_sample_command);
   add(attn::cli::add_ablate_command);
   add(attn::cli::add_attnmap_command);
+  add(attn::cli::add_cad_sim_command);
 
   try {
     app.parse(argc, argv);
