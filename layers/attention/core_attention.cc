@@ -163,7 +163,63 @@ CoreAttentionResult core_attention_cuda(const Tensor& q, const Tensor& k, const 
   return res;
 }
 
+// The CPU kernel's view of checked tensors; row intervals and cu_seqlens outlive the call.
+template <typename T>
+AttentionProblem<T> cpu_problem(const Tensor& q, const Tensor& k, const Tensor& v,
+                                const Tensor& cu_q, const Tensor& cu_k, const Tensor& sink,
+                                const RowIntervals& rows, double scale,
+                                const CoreAttentionOptions& options) {
+  AttentionProblem<T> p;
+  p.q = q.data<T>(), p.k = k.data<T>(), p.v = v.data<T>();
+  p.heads = q.size(1), p.kv_heads = k.size(1), p.d = q.size(2), p.dv = v.size(2);
+  p.cu_q = cu_q.data<int32_t>(), p.cu_k = cu_k.data<int32_t>();
+  p.docs = cu_q.numel() - 1;
+  p.row_lo = rows.lo.data<int32_t>(), p.row_hi = rows.hi.data<int32_t>();
+  p.key_valid = rows.valid.empty() ? nullptr : rows.valid.data();
+  p.sink = data_or_null<T>(sink);
+  p.scale = T(scale);
+  p.block_q = options.block_q, p.block_k = options.block_k;
+  return p;
+}
+
 }  // namespace
+
+CoreAttentionGrads core_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                           const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
+                                           const CoreAttentionOptions& options, const Tensor& out,
+                                           const Tensor& lse, const Tensor& dout) {
+  detail::check_cpu("core_attention_backward",
+                    {q, k, v, cu_seqlens_q, cu_seqlens_k, out, lse, dout});
+  detail::check_same_dtype("core_attention_backward", {q, k, v, out, lse, dout});
+  ATTN_CHECK(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3 && k.size(2) == q.size(2) &&
+                 v.size(0) == k.size(0) && v.size(1) == k.size(1) && k.size(1) > 0 &&
+                 q.size(1) % k.size(1) == 0,
+             "core_attention_backward: q {}, k {}, v {} do not match", q.str(), k.str(), v.str());
+  const int64_t tq = q.size(0), heads = q.size(1), dv = v.size(2);
+  ATTN_CHECK(out.shape() == Shape({tq, heads, dv}) && dout.shape() == out.shape() &&
+                 lse.shape() == Shape({tq, heads}),
+             "core_attention_backward: out {}, lse {}, dout {} do not match q {}", out.str(),
+             lse.str(), dout.str(), q.str());
+  ATTN_CHECK(!options.stats.entropy && !options.stats.prob_sq_sum &&
+                 !options.stats.first_token_mass && !options.stats.key_mass,
+             "core_attention_backward: statistics have no tape-free backward");
+  const std::vector<int32_t> cu_q = checked_cu_seqlens(cu_seqlens_q, tq, "cu_seqlens_q");
+  const std::vector<int32_t> cu_k = checked_cu_seqlens(cu_seqlens_k, k.size(0), "cu_seqlens_k");
+  ATTN_CHECK(cu_q.size() == cu_k.size(), "core_attention_backward: {} query but {} key documents",
+             cu_q.size() - 1, cu_k.size() - 1);
+  const RowIntervals rows = row_intervals(options.mask, cu_q, cu_k);
+  const double scale = options.scale > 0 ? options.scale : 1.0 / std::sqrt(double(q.size(2)));
+  CoreAttentionGrads g{Tensor::zeros(q.shape(), q.dtype()), Tensor::zeros(k.shape(), k.dtype()),
+                       Tensor::zeros(v.shape(), v.dtype())};
+  detail::dispatch_float(q, "core_attention_backward", [&](auto tag) {
+    using T = decltype(tag);
+    const auto p =
+        cpu_problem<T>(q, k, v, cu_seqlens_q, cu_seqlens_k, Tensor(), rows, scale, options);
+    cpu::attention_backward<T>(p, out.data<T>(), lse.data<T>(), dout.data<T>(), g.dq.data<T>(),
+                               g.dk.data<T>(), g.dv.data<T>(), nullptr, {});
+  });
+  return g;
+}
 
 CoreAttentionResult core_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                    const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
@@ -222,18 +278,7 @@ CoreAttentionResult core_attention(const Tensor& q, const Tensor& k, const Tenso
                                std::move(res));
   const Tensor cu_q_t = cu_seqlens_q, cu_k_t = cu_seqlens_k;
   auto problem = [=](auto tag) {
-    using T = decltype(tag);
-    AttentionProblem<T> p;
-    p.q = q.data<T>(), p.k = k.data<T>(), p.v = v.data<T>();
-    p.heads = heads, p.kv_heads = kv_heads, p.d = d, p.dv = dv;
-    p.cu_q = cu_q_t.data<int32_t>(), p.cu_k = cu_k_t.data<int32_t>();
-    p.docs = cu_q_t.numel() - 1;
-    p.row_lo = rows.lo.data<int32_t>(), p.row_hi = rows.hi.data<int32_t>();
-    p.key_valid = rows.valid.empty() ? nullptr : rows.valid.data();
-    p.sink = data_or_null<T>(sink);
-    p.scale = T(scale);
-    p.block_q = options.block_q, p.block_k = options.block_k;
-    return p;
+    return cpu_problem<decltype(tag)>(q, k, v, cu_q_t, cu_k_t, sink, rows, scale, options);
   };
   detail::dispatch_float(q, "core_attention", [&](auto tag) {
     using T = decltype(tag);

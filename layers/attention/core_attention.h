@@ -53,4 +53,15 @@ CoreAttentionResult core_attention(const Tensor& q, const Tensor& k, const Tenso
                                    const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
                                    const Tensor& sink, const CoreAttentionOptions& options);
 
+// The backward of core_attention() without the tape, on the CPU, for executors that run the
+// forward on another rank and keep (or receive again) out and lse: dq, dk, dv of dout. No sink
+// and no statistics (their gradients need the tape's extras).
+struct CoreAttentionGrads {
+  Tensor dq, dk, dv;
+};
+CoreAttentionGrads core_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                           const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
+                                           const CoreAttentionOptions& options, const Tensor& out,
+                                           const Tensor& lse, const Tensor& dout);
+
 }  // namespace attn

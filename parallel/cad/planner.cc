@@ -358,15 +358,28 @@ class Greedy {
         consider(whole);
         return;
       }
-      // The middle band: h rows stay on each side, h >= min, band >= min.
-      consider(shrink_to_fit(min, (n - min) / 2, def, sur,
-                             [&](int64_t h) { return sized(i, qb + h, qe - h, 1); }));
+      // Cuts fall on multiples of `a` rows from the document's start (the kernel's query tile:
+      // then a server's tiles are the one-rank tiles, and so are its bits); a = 1 cuts anywhere.
+      const int64_t a = o_.align;
+      auto down = [a](int64_t x) { return x - x % a; };
+      auto up = [a](int64_t x) { return (x + a - 1) / a * a; };
+      // The middle band: at least h = j * a rows stay in front and behind, each side and the
+      // band >= min rows (DistCA's mirrored band when a = 1).
+      int64_t top = (n - min) / 2 / a;
+      while (top > 0 && down(qe - top * a) - up(qb + top * a) < min) --top;
+      consider(shrink_to_fit((min + a - 1) / a, top, def, sur, [&](int64_t j) {
+        return sized(i, up(qb + j * a), down(qe - j * a), 1);
+      }));
       if (!o_.prefix_suffix) return;
-      // A suffix or a prefix, it and the rest >= min; the parameter is the rows that stay.
-      consider(shrink_to_fit(min, n - min, def, sur,
-                             [&](int64_t k) { return sized(i, qb + k, qe, 2); }));
-      consider(shrink_to_fit(min, n - min, def, sur,
-                             [&](int64_t k) { return sized(i, qb, qe - k, 3); }));
+      // A suffix or a prefix, it and the rest >= min rows; the parameter grows with the rows
+      // that stay.
+      int64_t most = (n - min) / a;
+      while (most > 0 && qe - up(qb + most * a) < min) --most;
+      consider(shrink_to_fit((min + a - 1) / a, most, def, sur,
+                             [&](int64_t j) { return sized(i, up(qb + j * a), qe, 2); }));
+      const int64_t last_cut = down(qe - min);
+      consider(shrink_to_fit(0, last_cut - qb - min < 0 ? -1 : (last_cut - qb - min) / a, def, sur,
+                             [&](int64_t j) { return sized(i, qb, last_cut - j * a, 3); }));
     }
   }
 
@@ -449,8 +462,9 @@ const std::vector<double>& tolerance_ladder() {
 }
 
 Plan plan_attention(const WorkerLayout& layout, const PlannerOptions& o) {
-  if (!(o.eps > 0) || o.min_slice < 1)
-    ATTN_FAIL(kInput, "CAD planner: eps {} and min_slice {} must be positive", o.eps, o.min_slice);
+  if (!(o.eps > 0) || o.min_slice < 1 || o.align < 1)
+    ATTN_FAIL(kInput, "CAD planner: eps {}, min_slice {} and align {} must be positive", o.eps,
+              o.min_slice, o.align);
   Plan p = plan_once(layout, o, o.eps);
   if (o.buffer_bytes <= 0) return p;
   for (double eps : tolerance_ladder()) {

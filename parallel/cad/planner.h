@@ -35,6 +35,9 @@ struct PlannerOptions {
   int64_t buffer_bytes = 0;  // per rank and direction; over it, re-plan up the ladder; 0 = off
   CostModel cost;
   bool prefix_suffix = true;  // attnlab's extra move shapes (DistCA: middle bands only)
+  // Cut documents only at multiples of this many rows from their start (>= 1). CAD's runtime
+  // sets the kernel's query tile, so every server computes the tiles one rank would.
+  int64_t align = 1;
 };
 
 // The tolerances tried, in order, when a plan exceeds the buffer budget (DistCA's driver).

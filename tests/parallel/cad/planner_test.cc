@@ -200,6 +200,27 @@ TEST(CadPlannerProperties, TenThousandSeededBatches) {
   EXPECT_GT(infeasible, 0);  // the tiny batches on 512 servers
 }
 
+TEST(CadPlannerProperties, AlignedCutsFallOnTileBoundaries) {
+  int cut = 0;
+  for (uint64_t seed = 1; seed <= 2000; ++seed) {
+    const Batch b = random_batch(seed);
+    const WorkerLayout l(b.lengths, b.servers);
+    PlannerOptions o;
+    o.align = 64;
+    const Plan p = plan_attention(l, o);
+    SCOPED_TRACE(fmt::format("seed {} ({} documents on {} servers)", seed, l.docs(), b.servers));
+    ASSERT_NO_THROW(check_plan(l, p));
+    for (const Task& t : p.tasks) {
+      // A slice starts at a multiple of 64 or where its rows' home range starts.
+      const auto [hb, he] = l.home_range(t.doc, t.home);
+      ASSERT_TRUE(t.q_begin % 64 == 0 || t.q_begin == hb) << t.doc << " " << t.q_begin;
+      ASSERT_TRUE(t.q_end % 64 == 0 || t.q_end == he) << t.doc << " " << t.q_end;
+      cut += t.q_begin != hb;
+    }
+  }
+  EXPECT_GT(cut, 100);
+}
+
 TEST(CadPlan, CheckRejectsBrokenPlans) {
   const WorkerLayout l({300, 200}, 2);
   const Plan good = plan_attention(l);
