@@ -3,15 +3,20 @@
 // idempotent: valid outputs are kept unless --force.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "framework/core/error.h"
+#include "parallel/cad/sim/doc_lengths.h"
 #include "recipes/data/bpe_prepare.h"
 #include "recipes/data/brown_prepare.h"
+#include "recipes/data/recut.h"
 #include "recipes/data/synthetic/synthetic_task.h"
+#include "recipes/data/token_shard.h"
 #include "tools/command.h"
 
 namespace attn::cli {
@@ -64,6 +69,35 @@ void write_longctx(const LongctxOptions& o) {
   log_line(fmt::format("wrote {} {} examples ({} split, at most {} bytes, mean {}) to {}", o.count,
                        attnlab::config::Synthetic::Task_Name(o.task.task), o.split, o.task.length,
                        o.count > 0 ? bytes / static_cast<size_t>(o.count) : 0, o.out));
+}
+
+struct LongdocOptions {
+  std::string data_dir = "data/brown";
+  std::string out_dir = "data/brown_longdoc";
+  uint64_t seed = 1;
+  cad::sim::LengthDistribution lengths;
+};
+
+// The prepared corpus's train.bin and val.bin re-cut into a long-tailed document mix (the
+// simulator's: a log-normal body and a log-uniform tail), for CAD runs.
+void write_longdoc(LongdocOptions o) {
+  std::filesystem::create_directories(o.out_dir);
+  for (const char* split : {"train.bin", "val.bin"}) {
+    const std::string from = (std::filesystem::path(o.data_dir) / split).string();
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(from, ec))
+      ATTN_FAIL(kInput, "{}: no such shard (run `attnlab data brown` first)", from);
+    cad::sim::LengthSampler sampler(o.lengths, o.seed + (split[0] == 'v' ? 1 : 0));
+    const TokenShard shard =
+        recut_documents(read_token_shard(from), [&] { return sampler.next(); });
+    const std::string to = (std::filesystem::path(o.out_dir) / split).string();
+    write_token_shard(to, shard);
+    size_t longest = 0;
+    for (size_t d = 0; d < shard.num_docs(); ++d) longest = std::max(longest, shard.doc_length(d));
+    log_line(fmt::format(
+        "wrote {}: {} documents, mean {:.0f}, longest {} tokens", to, shard.num_docs(),
+        shard.num_docs() ? double(shard.tokens.size()) / shard.num_docs() : 0.0, longest));
+  }
 }
 
 }  // namespace
@@ -136,7 +170,42 @@ Run add_data_command(CLI::App& app) {
       ->capture_default_str();
   longctx_cmd->add_option("--out", longctx->out, "Output .jsonl")->required();
 
+  auto longdoc = std::make_shared<LongdocOptions>();
+  longdoc->lengths.max_length = 8192;
+  longdoc->lengths.short_median = 256;
+  longdoc->lengths.short_sigma = 1.0;
+  longdoc->lengths.long_share = 0.05;
+  longdoc->lengths.long_min = 1024;
+  longdoc->lengths.long_max = 8192;
+  CLI::App* longdoc_cmd = data->add_subcommand(
+      "longdoc",
+      "Re-cut a prepared corpus's train.bin/val.bin into a long-tailed document mix (for CAD)");
+  longdoc_cmd->add_option("--data", longdoc->data_dir, "Prepared corpus directory")
+      ->capture_default_str();
+  longdoc_cmd->add_option("--out", longdoc->out_dir, "Output directory")->capture_default_str();
+  longdoc_cmd->add_option("--seed", longdoc->seed, "Seed of the lengths")->capture_default_str();
+  longdoc_cmd->add_option("--median", longdoc->lengths.short_median, "Median of the body")
+      ->check(CLI::Range(1.0, 1e9))
+      ->capture_default_str();
+  longdoc_cmd->add_option("--sigma", longdoc->lengths.short_sigma, "Log-space sigma of the body")
+      ->check(CLI::Range(0.0, 10.0))
+      ->capture_default_str();
+  longdoc_cmd->add_option("--long-share", longdoc->lengths.long_share, "Fraction of long documents")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  longdoc_cmd->add_option("--long-min", longdoc->lengths.long_min, "Shortest long document")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->capture_default_str();
+  longdoc_cmd->add_option("--long-max", longdoc->lengths.long_max, "Longest document")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->capture_default_str();
+
   return [=] {
+    if (longdoc_cmd->parsed()) {
+      LongdocOptions o = *longdoc;
+      o.lengths.max_length = o.lengths.long_max;
+      write_longdoc(o);
+    }
     if (brown_cmd->parsed()) prepare_brown(*brown, log_line);
     if (bpe_cmd->parsed()) prepare_bpe(*bpe, log_line);
     if (longctx_cmd->parsed()) write_longctx(*longctx);

@@ -290,6 +290,10 @@ std::string recipe_to_text(const Recipe& recipe) {
 uint64_t recipe_hash(const Recipe& recipe) {
   Recipe identity = recipe;
   identity.mutable_train()->clear_device();
+  // CAD's options are inert for the other modes, and CAD computes what DATA_PARALLEL does.
+  if (identity.parallel().mode() == attnlab::config::Parallel::CAD)
+    identity.mutable_parallel()->set_mode(attnlab::config::Parallel::DATA_PARALLEL);
+  identity.mutable_parallel()->clear_cad();
   std::string bytes;
   {
     pb::io::StringOutputStream stream(&bytes);

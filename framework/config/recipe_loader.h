@@ -29,7 +29,9 @@ std::string recipe_to_text(const Recipe& recipe);
 
 // FNV-1a 64 of the deterministic binary serialization: equal recipes hash equal on any machine.
 // train.device is left out: where a run executes does not make it another experiment, so a
-// GPU checkpoint resumes on the CPU and vice versa.
+// GPU checkpoint resumes on the CPU and vice versa. So is CAD (parallel.mode CAD and its
+// parallel.cad options hash as DATA_PARALLEL): it moves where core attention runs, not what
+// the run computes, so a CAD checkpoint resumes as plain data parallel and vice versa.
 uint64_t recipe_hash(const Recipe& recipe);
 std::string recipe_hash_hex(const Recipe& recipe);  // 16 lowercase hex digits
 

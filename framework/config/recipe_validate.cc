@@ -212,6 +212,7 @@ class Rules final : public RuleCheck {
     check_model();
     check_data();
     check_training();
+    check_cad();
     check_layer_lists("losses.adl.layers", r_.losses().adl().layers());
     check_layer_lists("losses.aem.layers", r_.losses().aem().layers());
     check_head_list("losses.aem.heads", r_.losses().aem().heads());
@@ -338,6 +339,28 @@ class Rules final : public RuleCheck {
               {"parallel.deterministic_reduce", "procedure.kind"},
               "not available with FOCUS_SFT yet: use the bucketed reduction");
     }
+  }
+
+  // CAD's runtime moves plain causal core attention (no sink, no window, no row statistics) of
+  // packed pretraining documents on the CPU; everything else would quietly run local.
+  void check_cad() {
+    if (r_.parallel().mode() != cfg::Parallel::CAD) return;
+    const char* why = "CAD moves plain causal core attention only";
+    require(r_.attention().kind() != cfg::Attention::SINK, {"attention.kind", "parallel.mode"},
+            fmt::format("{}: SINK adds a sink column", why));
+    require(r_.attention().window() == 0, {"attention.window", "parallel.mode"},
+            fmt::format("{}: a window needs no whole prefix", why));
+    require(r_.losses().adl().weight() == 0 && r_.losses().aem().weight() == 0,
+            {r_.losses().adl().weight() != 0 ? "losses.adl.weight" : "losses.aem.weight",
+             "parallel.mode"},
+            fmt::format("{}: the attention losses need its row statistics", why));
+    require(r_.procedure().kind() != cfg::Procedure::FOCUS_SFT, {"procedure.kind", "parallel.mode"},
+            fmt::format("{}: FOCUS_SFT's segment masks and inner loop are not", why));
+    require(r_.data().corpus() != cfg::Data::SFT && r_.data().corpus() != cfg::Data::SYNTHETIC,
+            {"data.corpus", "parallel.mode"},
+            fmt::format("{}: fine-tuning examples carry segment masks; use BROWN or SHARDS", why));
+    require(r_.train().device() != cfg::CUDA, {"train.device", "parallel.mode"},
+            "CAD runs over MPI on the CPU for now (the NCCL executor is not built)");
   }
 
   // Last, so a recipe with a plain mistake hears about that first.

@@ -6,10 +6,19 @@ namespace cfg = attnlab::config;
 
 const std::vector<UnbuiltFeature>& unbuilt_features() {
   static const std::vector<UnbuiltFeature> features = {
-      {"CAD (core attention disaggregation): use DATA_PARALLEL",
-       "parallel.mode",
-       {"parallel.cad."},
-       [](const cfg::Recipe& r) { return r.parallel().mode() == cfg::Parallel::CAD; }},
+      {"CAD ping-pong (two half-batches overlapping communication): set it false",
+       "parallel.cad.ping_pong",
+       {"parallel.cad.ping_pong_split"},
+       [](const cfg::Recipe& r) {
+         return r.parallel().mode() == cfg::Parallel::CAD && r.parallel().cad().ping_pong();
+       }},
+      {"CAD's calibrated cost model: use PAIRS",
+       "parallel.cad.cost_model",
+       {},
+       [](const cfg::Recipe& r) {
+         return r.parallel().mode() == cfg::Parallel::CAD &&
+                r.parallel().cad().cost_model() == cfg::Cad::CALIBRATED;
+       }},
   };
   return features;
 }

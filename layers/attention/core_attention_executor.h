@@ -13,6 +13,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <string>
 
 #include "layers/attention/core_attention.h"
 
@@ -41,6 +43,9 @@ class CoreAttentionExecutor {
   virtual PendingCoreAttention start(int layer, const Tensor& q, const Tensor& k, const Tensor& v,
                                      const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
                                      const Tensor& sink, const CoreAttentionOptions& options) = 0;
+
+  // What the executor wants logged with the step's metrics ("cad/..."): none by default.
+  virtual std::map<std::string, double> metrics() const { return {}; }
 
   CoreAttentionResult run(int layer, const Tensor& q, const Tensor& k, const Tensor& v,
                           const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,

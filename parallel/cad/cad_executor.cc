@@ -255,10 +255,33 @@ void CadExecutor::plan_batch(const std::vector<int32_t>& cu) {
     if (all_hashes[r] != all_hashes[0])
       ATTN_FAIL(kInternal, "CAD plans disagree: rank {} has plan hash {:016x}, rank 0 {:016x}", r,
                 static_cast<uint64_t>(all_hashes[r]), static_cast<uint64_t>(all_hashes[0]));
+  std::vector<int64_t> packed(world, 0);
+  for (int d = 0; d < layout.docs(); ++d) {
+    const auto [first, last] = layout.home_ranks(d);
+    for (int rank = first; rank <= last; ++rank) {
+      const auto [hb, he] = layout.home_range(d, rank);
+      packed[rank] += causal_pairs(hb, he);
+    }
+  }
+  int64_t total = 0;
+  for (int64_t x : packed) total += x;
+  packed_imbalance_ = total > 0
+                          ? static_cast<double>(*std::max_element(packed.begin(), packed.end())) *
+                                world / static_cast<double>(total)
+                          : 1;
   lengths_ = std::move(lengths);
   plan_ = std::move(plan);
   routes_ = std::make_shared<const Routes>(routes_for(layout, plan_, me));
   ++counters_->plans;
+}
+
+std::map<std::string, double> CadExecutor::metrics() const {
+  if (!routes_) return {};
+  return {{"cad/moves", plan_.moves},
+          {"cad/tasks", static_cast<double>(plan_.tasks.size())},
+          {"cad/imbalance", plan_.imbalance()},
+          {"cad/imbalance_packed", packed_imbalance_},
+          {"cad/sent_bytes", static_cast<double>(counters_->sent_bytes)}};
 }
 
 PendingCoreAttention CadExecutor::start(int layer, const Tensor& q, const Tensor& k,

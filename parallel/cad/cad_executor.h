@@ -19,7 +19,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "layers/attention/core_attention_executor.h"
@@ -56,6 +58,10 @@ class CadExecutor final : public CoreAttentionExecutor {
                              const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
                              const Tensor& sink, const CoreAttentionOptions& options) override;
 
+  // The last plan's moves, tasks and imbalance (planned and as packed, max / mean of causal
+  // pairs per server), and the bytes sent to other ranks so far.
+  std::map<std::string, double> metrics() const override;
+
   const CadCounters& counters() const { return *counters_; }
   // The plan of the last distributed call (empty before it).
   const Plan& last_plan() const { return plan_; }
@@ -72,6 +78,7 @@ class CadExecutor final : public CoreAttentionExecutor {
   ByteCosts bytes_;                  // the plan was made for these
   int64_t align_ = 1;                // cuts on the kernel's query tiles
   Plan plan_;
+  double packed_imbalance_ = 1;  // max / mean of the servers' pairs before any move
   std::shared_ptr<const Routes> routes_;
 };
 

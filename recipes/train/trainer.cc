@@ -18,6 +18,7 @@
 #include "framework/ops/matmul.h"
 #include "layers/attention/core_attention_executor.h"
 #include "layers/losses/recipe_losses.h"
+#include "parallel/cad/cad_executor.h"
 #include "parallel/data_parallel.h"
 #include "parallel/gradient_sync.h"
 #include "parallel/zero1.h"
@@ -50,11 +51,18 @@ int gpu_slot(const Communicator& device_comm, const Communicator& comm) {
   return comm.rank();
 }
 
-// Where the model's core attention runs: in this process for every parallel mode built so far.
-// CAD's distributed executor (parallel/cad) is chosen here once it exists; validation refuses
-// parallel.mode CAD until then.
-std::unique_ptr<CoreAttentionExecutor> make_core_attention_executor(const config::Recipe&) {
-  return std::make_unique<LocalCoreAttention>();
+// Where the model's core attention runs: in this process, or with CAD spread over the ranks as
+// attention servers (parallel/cad).
+std::unique_ptr<CoreAttentionExecutor> make_core_attention_executor(const config::Recipe& recipe,
+                                                                    Communicator& comm) {
+  const attnlab::config::Parallel& par = recipe.parallel();
+  if (par.mode() != attnlab::config::Parallel::CAD) return std::make_unique<LocalCoreAttention>();
+  cad::CadOptions o;
+  o.planner.eps = par.cad().eps();
+  o.planner.min_slice = par.cad().min_slice();
+  o.planner.buffer_bytes = static_cast<int64_t>(par.cad().buffer_mb() * 1024 * 1024);
+  o.resend = par.cad().backward() == attnlab::config::Cad::RESEND;
+  return std::make_unique<cad::CadExecutor>(comm, o);
 }
 
 // Everything one training run holds; train() wires it up and runs the loop.
@@ -72,7 +80,7 @@ class Trainer {
         store_(DType::kF32, train_device(recipe, gpu_slot(device_comm_, comm_))),
         fast_weights_(DType::kF32, store_.device()),
         model_(store_, gpt_config(recipe), focus_sft_adapters(recipe, fast_weights_)),
-        executor_(make_core_attention_executor(recipe)),
+        executor_(make_core_attention_executor(recipe, comm_)),
         progress_(recipe.train().steps(), options.quiet || !lead_, stdout) {
     model_.set_executor(executor_.get());
     attention_losses_ =
@@ -140,6 +148,7 @@ class Trainer {
         if (aux_loss != 0) row["aux_loss"] = aux_loss;
         for (const auto& [key, value] : attention_losses) row[key] = value;
         for (const auto& [key, value] : procedure_metrics) row[key] = value;
+        for (const auto& [key, value] : executor_->metrics()) row[key] = value;
         log_row(row);
         window_tokens = 0;
         window_start = Clock::now();
@@ -173,7 +182,7 @@ class Trainer {
     using Par = attnlab::config::Parallel;
     const Par& par = recipe_.parallel();
     const int world = comm_.world_size();
-    const bool dp = par.mode() == Par::DATA_PARALLEL;
+    const bool dp = par.mode() == Par::DATA_PARALLEL || par.mode() == Par::CAD;
     if (store_.device().is_cuda() && world > 1 && device_comm_.buffer_device() != store_.device())
       throw Error(ErrorKind::kInternal, "train.device",
                   fmt::format("{} ranks on {} need a communicator over GPU buffers (NCCL)", world,
@@ -185,7 +194,7 @@ class Trainer {
     if (world > 1 && !dp)
       throw Error(
           ErrorKind::kConfig, "parallel.mode",
-          fmt::format("started on {} ranks: set DATA_PARALLEL (or run one process)", world));
+          fmt::format("started on {} ranks: set DATA_PARALLEL or CAD (or run one process)", world));
     const int64_t rows = recipe_.data().batch_size();
     const int64_t micro = recipe_.train().micro_batches();
     if (par.deterministic_reduce() && micro != 1)

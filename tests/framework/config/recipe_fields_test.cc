@@ -112,6 +112,14 @@ const std::set<std::string> kActing = {
     "parallel.bucket_mb",
     "parallel.timeout_s",
     "parallel.reduce_groups",
+    // parallel/cad/cad_executor.cc through the trainer
+    "parallel.cad.eps",
+    "parallel.cad.min_slice",
+    "parallel.cad.buffer_mb",
+    "parallel.cad.backward",
+    "parallel.cad.fixed_order",  // always fixed order: false asks for less and gets the same
+    "parallel.cad.ping_pong",    // false: sequential CAD; true is unbuilt
+    "parallel.cad.cost_model",   // PAIRS; CALIBRATED is unbuilt
     // recipes/procedures/: NONE the plain step, FOCUS_SFT focus_sft.cc
     "procedure.kind",
     "procedure.focus_sft.top_fraction",
@@ -144,9 +152,17 @@ const std::set<std::string> kActing = {
 struct SwitchOn {
   std::string set, text;
   int line;
+  std::string base = "";  // the recipe the --set applies to
 };
 const std::map<std::string, SwitchOn> kSwitchOn = {
-    {"parallel.mode", {"parallel.mode=CAD", "parallel {\n  mode: CAD\n}\n", 2}},
+    {"parallel.cad.ping_pong",
+     {"parallel.cad.ping_pong=true",
+      "parallel {\n  mode: CAD\n  cad {\n    ping_pong: true\n  }\n}\n", 4,
+      "parallel { mode: CAD }\n"}},
+    {"parallel.cad.cost_model",
+     {"parallel.cad.cost_model=CALIBRATED",
+      "parallel {\n  mode: CAD\n  cad {\n    cost_model: CALIBRATED\n  }\n}\n", 4,
+      "parallel { mode: CAD }\n"}},
 };
 
 void leaf_fields(const pb::Descriptor* type, const std::string& prefix,
@@ -204,7 +220,7 @@ TEST(RecipeFields, EverySwitchedOnUnbuiltFeatureIsRefusedAtItsLine) {
     }
     // As an override: refused naming the --set.
     try {
-      load_recipe_from_string("", "r.textproto", {on.set});
+      load_recipe_from_string(on.base, "r.textproto", {on.set});
       ADD_FAILURE() << "--set " << on.set << " was accepted";
     } catch (const Error& e) {
       EXPECT_EQ(e.where(), "--set " + on.set);

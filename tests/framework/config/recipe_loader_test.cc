@@ -357,6 +357,11 @@ TEST(RecipeLoader, HashStableAndSensitive) {
   EXPECT_NE(recipe_hash(e), recipe_hash(load_recipe_from_string("", "x", {"model.bias=false"})));
   // Where a run executes is not part of its identity (a GPU checkpoint resumes on the CPU)...
   EXPECT_EQ(recipe_hash(e), recipe_hash(load_recipe_from_string("", "x", {"train.device=CUDA"})));
+  // ...nor whether core attention is disaggregated (a CAD checkpoint resumes as plain DP)...
+  const Recipe dp = load_recipe_from_string("", "x", {"parallel.mode=DATA_PARALLEL"});
+  EXPECT_EQ(recipe_hash(dp), recipe_hash(load_recipe_from_string(
+                                 "", "x", {"parallel.mode=CAD", "parallel.cad.eps=0.2"})));
+  EXPECT_NE(recipe_hash(dp), recipe_hash(e));  // one process is not data parallel
   // ...but the precision of its matrix products is.
   EXPECT_NE(recipe_hash(e), recipe_hash(load_recipe_from_string(
                                 "", "x", {"train.device=CUDA", "train.precision=BF16"})));
