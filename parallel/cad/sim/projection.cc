@@ -160,9 +160,10 @@ std::string projection_markdown(const ProjectionConfig& c, const std::vector<Pro
       "the real CAD planner's plans. Measured figures are in the calibration (tools/bench "
       "`attnlab_bench_cad_calibrate`) only.\n\n";
   out += fmt::format(
-      "- model: {} ({} layers, width {}, {} heads, {} KV heads, MLP {} x {}, {:.2f} B "
-      "parameters)\n",
-      m.name, m.layers, m.width, m.heads, m.kv_heads, m.mlp_matrices, m.ffn, m.params() / 1e9);
+      "- model: {} ({} layers, width {}, {} heads, {} KV heads, MLP {} x {}, {} parameters)\n",
+      m.name, m.layers, m.width, m.heads, m.kv_heads, m.mlp_matrices, m.ffn,
+      m.params() >= 1e9 ? fmt::format("{:.2f} B", m.params() / 1e9)
+                        : fmt::format("{:.2f} M", m.params() / 1e6));
   if (h.calibrated)
     out += fmt::format(
         "- hardware: {}, matrix products at {:.1f} GFLOP/s per rank, attention from the "
@@ -178,9 +179,14 @@ std::string projection_markdown(const ProjectionConfig& c, const std::vector<Pro
         h.tile, h.tile, 1e6 * h.attention_floor_s, h.intra_bytes_per_s / 1e9,
         h.inter_bytes_per_s / 1e9, 1e6 * h.intra_alpha_s, 1e6 * h.inter_alpha_s);
   out += fmt::format(
-      "- ranks: tensor-parallel groups of {} GPUs (ranks = GPUs / {}); one micro-batch = context "
-      "tokens per rank; {} micro-batch(es) per step; {} seeded steps per point (seed {})\n",
-      c.tp, c.tp, c.microbatches, c.steps, c.seed);
+      "- ranks: {} (ranks = the GPU column / {}); one micro-batch = context tokens per rank; {} "
+      "micro-batch(es) per step; {} seeded steps per point (seed {}); {}\n",
+      h.calibrated && h.name == "cpu" ? "one CPU process each"
+                                      : fmt::format("tensor-parallel groups of {} GPUs", c.tp),
+      c.tp, c.microbatches, c.steps, c.seed,
+      c.recompute ? "selective recomputation (linear layers re-run in backward; the layer input, "
+                    "Q, K, V and O kept)"
+                  : "no recomputation (every activation kept)");
   const LengthDistribution& d = c.lengths;
   if (d.empirical.empty())
     out += fmt::format(
