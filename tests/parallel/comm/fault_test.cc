@@ -48,6 +48,26 @@ TEST(MpiFault, StuckCollectiveTripsTheWatchdog) {
   EXPECT_LT(run.seconds, 8.0) << out;  // the sleeper would take 10 s
 }
 
+// CAD: a rank killed between the executor's collectives, and a rank whose plan disagrees. Both
+// end every rank quickly with a named cause; no rank waits for the dead one.
+TEST(MpiFault, CadRankKilledMidExchangeEndsTheJob) {
+  const TimedRun run = run_worker(kMpirun2, "cad-kill");
+  const std::string& out = run.result.output;
+  EXPECT_NE(run.result.code, 0) << out;
+  EXPECT_TRUE(contains(out, "rank 0: watchdog: all_gather") || contains(out, "signal 9") ||
+              contains(out, "Killed"))
+      << out;
+  EXPECT_LT(run.seconds, 10.0) << out;
+}
+
+TEST(MpiFault, CadPlansThatDisagreeEndTheJobNamingTheRank) {
+  const TimedRun run = run_worker(kMpirun2, "cad-disagree");
+  const std::string& out = run.result.output;
+  EXPECT_EQ(run.result.code, 1) << out;  // an internal error: every rank planned the same batch
+  EXPECT_TRUE(contains(out, "CAD plans disagree: rank 1 has plan hash")) << out;
+  EXPECT_LT(run.seconds, 10.0) << out;
+}
+
 // Without mpirun the world is LocalComm: the same guard prints and exits with the error's code.
 // Alone, run_guarded lets the error through to the caller's usual report.
 TEST(MpiFault, WorldOfOneReportsAndExits) {
