@@ -44,8 +44,9 @@ class CoreAttentionExecutor {
                                      const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
                                      const Tensor& sink, const CoreAttentionOptions& options) = 0;
 
-  // What the executor wants logged with the step's metrics ("cad/..."): none by default.
-  virtual std::map<std::string, double> metrics() const { return {}; }
+  // What the executor wants logged with the step's metrics ("cad/..."): none by default. Called
+  // on every rank at the same points of a run, so a distributed executor may communicate.
+  virtual std::map<std::string, double> metrics() { return {}; }
 
   CoreAttentionResult run(int layer, const Tensor& q, const Tensor& k, const Tensor& v,
                           const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,

@@ -1,6 +1,7 @@
 #include "parallel/cad/cad_executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <map>
 
@@ -275,12 +276,30 @@ void CadExecutor::plan_batch(const std::vector<int32_t>& cu) {
   ++counters_->plans;
 }
 
-std::map<std::string, double> CadExecutor::metrics() const {
+std::map<std::string, double> CadExecutor::metrics() {
   if (!routes_) return {};
+  const int world = comm_.world_size();
+  Tensor mine = Tensor::from_vector<double>({2}, {counters_->server_s, counters_->exchange_s});
+  Tensor all = Tensor::empty({2 * world}, DType::kF64);
+  comm_.all_gather(mine, all);
+  const std::vector<double> t = all.to_vector<double>();
+  last_server_s_.resize(world, 0);
+  last_exchange_s_.resize(world, 0);
+  double most = 0, sum = 0, exchange = 0;
+  for (int r = 0; r < world; ++r) {
+    const double s = t[2 * r] - last_server_s_[r];
+    most = std::max(most, s);
+    sum += s;
+    exchange = std::max(exchange, t[2 * r + 1] - last_exchange_s_[r]);
+    last_server_s_[r] = t[2 * r];
+    last_exchange_s_[r] = t[2 * r + 1];
+  }
   return {{"cad/moves", plan_.moves},
           {"cad/tasks", static_cast<double>(plan_.tasks.size())},
           {"cad/imbalance", plan_.imbalance()},
           {"cad/imbalance_packed", packed_imbalance_},
+          {"cad/imbalance_measured", sum > 0 ? most * world / sum : 1.0},
+          {"cad/exchange_s", exchange},
           {"cad/sent_bytes", static_cast<double>(counters_->sent_bytes)}};
 }
 
@@ -329,7 +348,10 @@ PendingCoreAttention CadExecutor::start(int layer, const Tensor& q, const Tensor
   const int world = comm_.world_size(), me = comm_.rank();
 
   auto exchange = [this, world, me, elem](Payload& send, Payload& recv) {
+    const auto t0 = std::chrono::steady_clock::now();
     comm_.all_to_all_v(send.buf, send.chunks, recv.buf, recv.chunks);
+    counters_->exchange_s +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ++counters_->exchanges;
     for (int p = 0; p < world; ++p) {
       if (p == me) continue;
@@ -361,7 +383,10 @@ PendingCoreAttention CadExecutor::start(int layer, const Tensor& q, const Tensor
   CoreAttentionResult served;
   {
     NoGrad no_grad;
+    const auto t0 = std::chrono::steady_clock::now();
     served = core_attention(qp, kp, vp, cu_q, cu_k, Tensor(), options);
+    counters_->server_s +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
   // Server -> worker: [O rows][lse rows] of each home's tasks, in plan order.
@@ -453,8 +478,11 @@ PendingCoreAttention CadExecutor::start(int layer, const Tensor& q, const Tensor
           kp = gather_prefixes(x, r, b->pack, false, w.k, Shape({kvh, d}), dt);
           vp = gather_prefixes(x, r, b->pack, true, w.v, Shape({kvh, dv}), dt);
         }
+        const auto t0 = std::chrono::steady_clock::now();
         const CoreAttentionGrads g =
             core_attention_backward(qp, kp, vp, cu_q, cu_k, b->options, op, lp, dop);
+        b->counters->server_s +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         b->release();
 
         // Stage 1, on the server: each document's dK/dV prefix summed over its tasks, plan order.

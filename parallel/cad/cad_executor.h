@@ -47,6 +47,8 @@ struct CadCounters {
   int64_t retained_bytes = 0;                  // held by stateful servers for backward, now
   int64_t plans = 0;                           // batches planned
   int64_t distributed_calls = 0, local_calls = 0;
+  double server_s = 0;    // seconds in this rank's packed core-attention calls (fwd + bwd)
+  double exchange_s = 0;  // seconds in the all-to-all-v calls (waiting for the slowest included)
 };
 
 class CadExecutor final : public CoreAttentionExecutor {
@@ -59,8 +61,10 @@ class CadExecutor final : public CoreAttentionExecutor {
                              const Tensor& sink, const CoreAttentionOptions& options) override;
 
   // The last plan's moves, tasks and imbalance (planned and as packed, max / mean of causal
-  // pairs per server), and the bytes sent to other ranks so far.
-  std::map<std::string, double> metrics() const override;
+  // pairs per server), the bytes sent to other ranks so far, and since the previous call the
+  // measured imbalance of the servers' attention time and the slowest rank's exchange time
+  // (gathered from every rank: a collective).
+  std::map<std::string, double> metrics() override;
 
   const CadCounters& counters() const { return *counters_; }
   // The plan of the last distributed call (empty before it).
@@ -79,6 +83,7 @@ class CadExecutor final : public CoreAttentionExecutor {
   int64_t align_ = 1;                // cuts on the kernel's query tiles
   Plan plan_;
   double packed_imbalance_ = 1;  // max / mean of the servers' pairs before any move
+  std::vector<double> last_server_s_, last_exchange_s_;  // every rank's, at the last metrics()
   std::shared_ptr<const Routes> routes_;
 };
 

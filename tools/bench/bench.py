@@ -5,6 +5,7 @@
   bench.py attention [--T 512 1024 ...] [--runs 3] [--quick] [--json] [--no-peer]
   bench.py gpt [--config tiny small gpt2s] [--runs 3] [--json] [--no-peer]
   bench.py dp [--recipe R] [--steps 40] [--ranks 2] [--json]
+  bench.py cad [--recipe R] [--steps 20] [--ranks 4] [--runs 3] [--json]
   bench.py gpu [--what gemm attn gpt] [--D 64 128] [--T 1024 ...] [--no-compile] [--dry-run]
 
 Every measurement is its own process (peak RSS is per process); --runs repeats each one and the
@@ -284,6 +285,75 @@ def dp(args):
         raise BenchError("deterministic mode gave different loss curves")
 
 
+def cad(args):
+    """B4 CAD: plain packing (DATA_PARALLEL) against CAD, stateful and resend, on N ranks x 1
+    thread of the long-tailed recipe: tokens/s, step time, attention imbalance planned (packed ->
+    CAD) and measured (the servers' core-attention seconds), bytes per rank per layer, exchange
+    time."""
+    import re
+    import tempfile
+    for shard in ("train.bin", "val.bin"):
+        if not os.path.exists(os.path.join(REPO, "data", "brown_longdoc", shard)):
+            raise BenchError("data/brown_longdoc/ missing: run `build/tools/attnlab data brown` "
+                             "and `build/tools/attnlab data longdoc` first")
+    exe = os.path.join(args.build_dir, "tools", "attnlab")
+    text = subprocess.run([exe, "recipe", args.recipe], capture_output=True, text=True,
+                          cwd=REPO).stdout
+    layers = int(re.search(r"^  layers: (\d+)$", text, re.M).group(1))
+    skip = min(args.warmup, args.steps - 1)
+    arms = [("packing (DATA_PARALLEL)", ["parallel.mode=DATA_PARALLEL"]),
+            ("CAD", ["parallel.mode=CAD"]),
+            ("CAD, resend", ["parallel.mode=CAD", "parallel.cad.backward=RESEND"])]
+    results = {name: [] for name, _ in arms}
+    with tempfile.TemporaryDirectory(prefix="attnlab_bench_cad_") as tmp:
+        for run in range(args.runs):
+            for i, (name, overrides) in enumerate(arms):
+                rows = run_train(args, args.ranks, os.path.join(tmp, f"r{run}a{i}"), overrides)
+                timed = rows[skip:]
+                tokens = (rows[-1]["tokens"] - rows[skip - 1]["tokens"]) / len(timed)
+                tok_s = statistics.median(r["tokens_per_s"] for r in timed)
+                r = {"arm": name, "ranks": args.ranks, "tokens_per_s": tok_s,
+                     "step_ms": 1e3 * tokens / tok_s, "loss_last": rows[-1]["loss"]}
+                if "cad/moves" in rows[-1]:
+                    mean = lambda k: statistics.mean(x[k] for x in timed)
+                    r.update({"imbalance_packed": mean("cad/imbalance_packed"),
+                              "imbalance_planned": mean("cad/imbalance"),
+                              "imbalance_measured": mean("cad/imbalance_measured"),
+                              "exchange_ms": 1e3 * mean("cad/exchange_s"),
+                              "bytes_per_rank_layer":
+                                  (rows[-1]["cad/sent_bytes"] - rows[skip - 1]["cad/sent_bytes"])
+                                  / len(timed) / layers})
+                results[name].append(r)
+    out = []
+    for name, runs in results.items():
+        row = dict(runs[0])
+        for k in row:
+            if isinstance(row[k], float):
+                row[k] = statistics.median(x[k] for x in runs)
+        row["runs"] = len(runs)
+        out.append(row)
+    base = out[0]["step_ms"]
+    for row in out:
+        row["step_ratio"] = row["step_ms"] / base
+    if args.json:
+        for row in out:
+            print(json.dumps(row))
+        return
+    print(f"B4 CAD: {os.path.relpath(args.recipe, REPO)}, {args.ranks} ranks x 1 thread, "
+          f"{args.steps} steps (first {skip} untimed), median of {args.runs} run(s)")
+    f = lambda r, k, fmt: "-" if k not in r else fmt.format(r[k])
+    print_table(["arm", "tok/s", "step ms", "x packing", "imbalance packed -> planned",
+                 "measured", "exchange ms/step", "MB/rank/layer", "last loss"],
+                [[r["arm"], f"{r['tokens_per_s']:.0f}", f"{r['step_ms']:.1f}",
+                  f"{r['step_ratio']:.2f}",
+                  "-" if "imbalance_packed" not in r else
+                  f"{r['imbalance_packed']:.2f} -> {r['imbalance_planned']:.2f}",
+                  f(r, "imbalance_measured", "{:.2f}"), f(r, "exchange_ms", "{:.1f}"),
+                  "-" if "bytes_per_rank_layer" not in r else
+                  f"{r['bytes_per_rank_layer'] / 1e6:.2f}", f"{r['loss_last']:.6f}"]
+                 for r in out])
+
+
 def losses(args):
     """Attention-loss overhead: the same brown_tiny training step without a loss, with AEM and
     with ADL (materialised), at each T (4096 tokens per step), in tokens/s; one process per arm
@@ -360,6 +430,13 @@ def main():
     d.add_argument("--steps", type=int, default=40)
     d.add_argument("--warmup", type=int, default=5, help="first steps left out of the timing")
     d.add_argument("--ranks", type=int, default=2)
+    c = sub.add_parser("cad", parents=[common],
+                       help="B4 CAD: packing vs CAD (stateful, resend) over mpirun")
+    c.add_argument("--recipe", default=os.path.join(REPO, "recipes", "pretrain",
+                                                     "brown_longdoc_cad.textproto"))
+    c.add_argument("--steps", type=int, default=20)
+    c.add_argument("--warmup", type=int, default=3, help="first steps left out of the timing")
+    c.add_argument("--ranks", type=int, default=4)
     lo = sub.add_parser("losses", parents=[common],
                         help="attention-loss overhead (AEM, ADL) in tokens/s vs no loss")
     lo.add_argument("--recipe", default=os.path.join(REPO, "recipes", "pretrain",
@@ -397,7 +474,7 @@ def main():
     if args.runs < 1 or args.threads < 1:
         ap.error("--runs and --threads must be positive")
     try:
-        rc = {"attention": attention, "gpt": gpt, "dp": dp, "gpu": gpu,
+        rc = {"attention": attention, "gpt": gpt, "dp": dp, "cad": cad, "gpu": gpu,
               "losses": losses}[args.bench](args)
     except NoDevice as e:
         print(f"bench.py: no usable GPU, nothing measured: {e}", file=sys.stderr)
