@@ -46,19 +46,15 @@ int64_t Traffic::max_per_rank() const {
   return m;
 }
 
-Traffic plan_traffic(const WorkerLayout& layout, const std::vector<Task>& tasks,
-                     const ByteCosts& bytes) {
-  Traffic t;
-  t.send.assign(layout.ranks(), 0);
-  t.recv.assign(layout.ranks(), 0);
+void for_each_transfer(const WorkerLayout& layout, const std::vector<Task>& tasks,
+                       const ByteCosts& bytes,
+                       const std::function<void(char kind, int src, int dst, int64_t bytes)>& f) {
   // The longest prefix each server needs of each document.
   std::map<std::pair<int, int>, int64_t> prefix;  // (doc, server) -> kv_end
   for (const Task& k : tasks) {
     if (k.server != k.home) {
-      t.send[k.home] += bytes.q * k.rows();
-      t.recv[k.server] += bytes.q * k.rows();
-      t.send[k.server] += bytes.o * k.rows();
-      t.recv[k.home] += bytes.o * k.rows();
+      f('q', k.home, k.server, bytes.q * k.rows());
+      f('o', k.server, k.home, bytes.o * k.rows());
     }
     int64_t& kv = prefix[{k.doc, k.server}];
     kv = std::max(kv, k.kv_end());
@@ -70,10 +66,20 @@ Traffic plan_traffic(const WorkerLayout& layout, const std::vector<Task>& tasks,
       if (r == server) continue;
       const auto [b, e] = layout.home_range(doc, r);
       const int64_t n = std::max<int64_t>(0, std::min(e, kv_end) - b);
-      t.send[r] += bytes.kv * n;
-      t.recv[server] += bytes.kv * n;
+      if (n > 0) f('k', r, server, bytes.kv * n);
     }
   }
+}
+
+Traffic plan_traffic(const WorkerLayout& layout, const std::vector<Task>& tasks,
+                     const ByteCosts& bytes) {
+  Traffic t;
+  t.send.assign(layout.ranks(), 0);
+  t.recv.assign(layout.ranks(), 0);
+  for_each_transfer(layout, tasks, bytes, [&](char, int src, int dst, int64_t n) {
+    t.send[src] += n;
+    t.recv[dst] += n;
+  });
   return t;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,6 +68,13 @@ struct Traffic {
 };
 Traffic plan_traffic(const WorkerLayout& layout, const std::vector<Task>& tasks,
                      const ByteCosts& bytes);
+
+// Every transfer of one layer's forward, once: kind 'q' (a moved slice's Q, home -> server),
+// 'o' (its O back, server -> home) and 'k' (K/V prefix rows, their home -> the server), with the
+// bytes. plan_traffic sums them per rank; the simulator keeps them per pair of ranks.
+void for_each_transfer(const WorkerLayout& layout, const std::vector<Task>& tasks,
+                       const ByteCosts& bytes,
+                       const std::function<void(char kind, int src, int dst, int64_t bytes)>& f);
 
 struct Plan {
   int servers = 0;

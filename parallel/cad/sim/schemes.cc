@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <numeric>
 
 #include "framework/core/error.h"
@@ -181,25 +180,9 @@ PlanExchange plan_exchange(const WorkerLayout& layout, const std::vector<Task>& 
                            const ByteCosts& bytes) {
   const int n = layout.ranks();
   PlanExchange x{zeros(n), zeros(n)};
-  std::map<std::pair<int, int>, int64_t> prefix;  // (doc, server) -> the longest kv_end
-  for (const Task& k : tasks) {
-    if (k.server != k.home) {
-      x.q_kv[k.home][k.server] += bytes.q * k.rows();
-      x.o[k.server][k.home] += bytes.o * k.rows();
-    }
-    int64_t& kv = prefix[{k.doc, k.server}];
-    kv = std::max(kv, k.kv_end());
-  }
-  for (const auto& [key, kv_end] : prefix) {
-    const auto [doc, server] = key;
-    const auto [first, last] = layout.home_ranks(doc);
-    for (int r = first; r <= last; ++r) {
-      if (r == server) continue;
-      const auto [b, e] = layout.home_range(doc, r);
-      const int64_t rows = std::max<int64_t>(0, std::min(e, kv_end) - b);
-      x.q_kv[r][server] += bytes.kv * rows;
-    }
-  }
+  for_each_transfer(layout, tasks, bytes, [&](char kind, int src, int dst, int64_t b) {
+    (kind == 'o' ? x.o : x.q_kv)[src][dst] += b;
+  });
   return x;
 }
 
