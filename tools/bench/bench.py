@@ -5,7 +5,7 @@
   bench.py attention [--T 512 1024 ...] [--runs 3] [--quick] [--json] [--no-peer]
   bench.py gpt [--config tiny small gpt2s] [--runs 3] [--json] [--no-peer]
   bench.py dp [--recipe R] [--steps 40] [--ranks 2] [--json]
-  bench.py cad [--recipe R] [--steps 20] [--ranks 4] [--runs 3] [--json]
+  bench.py cad [--recipe R] [--steps 20] [--ranks 4] [--set PATH=VALUE] [--json]
   bench.py gpu [--what gemm attn gpt] [--D 64 128] [--T 1024 ...] [--no-compile] [--dry-run]
 
 Every measurement is its own process (peak RSS is per process); --runs repeats each one and the
@@ -308,7 +308,8 @@ def cad(args):
     with tempfile.TemporaryDirectory(prefix="attnlab_bench_cad_") as tmp:
         for run in range(args.runs):
             for i, (name, overrides) in enumerate(arms):
-                rows = run_train(args, args.ranks, os.path.join(tmp, f"r{run}a{i}"), overrides)
+                rows = run_train(args, args.ranks, os.path.join(tmp, f"r{run}a{i}"),
+                                 args.set + overrides)
                 timed = rows[skip:]
                 tokens = (rows[-1]["tokens"] - rows[skip - 1]["tokens"]) / len(timed)
                 tok_s = statistics.median(r["tokens_per_s"] for r in timed)
@@ -339,8 +340,8 @@ def cad(args):
         for row in out:
             print(json.dumps(row))
         return
-    print(f"B4 CAD: {os.path.relpath(args.recipe, REPO)}, {args.ranks} ranks x 1 thread, "
-          f"{args.steps} steps (first {skip} untimed), median of {args.runs} run(s)")
+    print(f"B4 CAD: {os.path.relpath(args.recipe, REPO)} {' '.join(args.set)}, {args.ranks} ranks "
+          f"x 1 thread, {args.steps} steps (first {skip} untimed), median of {args.runs} run(s)")
     f = lambda r, k, fmt: "-" if k not in r else fmt.format(r[k])
     print_table(["arm", "tok/s", "step ms", "x packing", "imbalance packed -> planned",
                  "measured", "exchange ms/step", "MB/rank/layer", "last loss"],
@@ -437,6 +438,8 @@ def main():
     c.add_argument("--steps", type=int, default=20)
     c.add_argument("--warmup", type=int, default=3, help="first steps left out of the timing")
     c.add_argument("--ranks", type=int, default=4)
+    c.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="recipe override for every arm (repeatable), e.g. data.batch_size=2")
     lo = sub.add_parser("losses", parents=[common],
                         help="attention-loss overhead (AEM, ADL) in tokens/s vs no loss")
     lo.add_argument("--recipe", default=os.path.join(REPO, "recipes", "pretrain",
