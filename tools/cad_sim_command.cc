@@ -86,7 +86,7 @@ cad::sim::Hardware hardware(const Args& a) {
   } else {
     ATTN_FAIL(kInput, "--hardware {}: expected h200 or cpu", a.hardware);
   }
-  if (!a.calibration.empty()) h.calibrated = cad::sim::read_calibration(a.calibration);
+  if (!a.calibration.empty()) h.calibrated = cad::read_calibration(a.calibration);
   return h;
 }
 

@@ -361,6 +361,10 @@ class Rules final : public RuleCheck {
             fmt::format("{}: fine-tuning examples carry segment masks; use BROWN or SHARDS", why));
     require(r_.train().device() != cfg::CUDA, {"train.device", "parallel.mode"},
             "CAD runs over MPI on the CPU for now (the NCCL executor is not built)");
+    const cfg::Cad& c = r_.parallel().cad();
+    require(c.cost_model() != cfg::Cad::CALIBRATED || !c.calibration().empty(),
+            {"parallel.cad.calibration", "parallel.cad.cost_model"},
+            "CALIBRATED needs the cost curve JSON of attnlab_bench_cad_calibrate");
   }
 
   // Last, so a recipe with a plain mistake hears about that first.

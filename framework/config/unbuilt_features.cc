@@ -12,13 +12,6 @@ const std::vector<UnbuiltFeature>& unbuilt_features() {
        [](const cfg::Recipe& r) {
          return r.parallel().mode() == cfg::Parallel::CAD && r.parallel().cad().ping_pong();
        }},
-      {"CAD's calibrated cost model: use PAIRS",
-       "parallel.cad.cost_model",
-       {},
-       [](const cfg::Recipe& r) {
-         return r.parallel().mode() == cfg::Parallel::CAD &&
-                r.parallel().cad().cost_model() == cfg::Cad::CALIBRATED;
-       }},
   };
   return features;
 }

@@ -19,6 +19,7 @@
 #include "layers/attention/core_attention_executor.h"
 #include "layers/losses/recipe_losses.h"
 #include "parallel/cad/cad_executor.h"
+#include "parallel/cad/calibration.h"
 #include "parallel/data_parallel.h"
 #include "parallel/gradient_sync.h"
 #include "parallel/zero1.h"
@@ -62,6 +63,13 @@ std::unique_ptr<CoreAttentionExecutor> make_core_attention_executor(const config
   o.planner.min_slice = par.cad().min_slice();
   o.planner.buffer_bytes = static_cast<int64_t>(par.cad().buffer_mb() * 1024 * 1024);
   o.resend = par.cad().backward() == attnlab::config::Cad::RESEND;
+  if (par.cad().cost_model() == attnlab::config::Cad::CALIBRATED) {
+    // Every rank reads the file; ranks that read different curves plan differently, and the
+    // plans' hash check names them.
+    const cad::CalibratedAttention c = cad::read_calibration(par.cad().calibration());
+    o.planner.cost = cad::calibrated_cost_model(
+        c, static_cast<int64_t>(recipe.model().heads()) * config::head_dim(recipe.model()));
+  }
   return std::make_unique<cad::CadExecutor>(comm, o);
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "parallel/cad/calibration.h"
 #include "parallel/cad/plan.h"
 #include "parallel/cad/planner.h"
 
@@ -34,17 +35,6 @@ struct ModelShape {
 // (CodeLlama-34B: 48 layers, 8192, 64 heads, 8 KV heads, 22016).
 const std::vector<ModelShape>& model_presets();
 std::optional<ModelShape> find_model_preset(const std::string& name);
-
-// A measured CPU attention cost (tools/bench `attnlab_bench_cad_calibrate`): nanoseconds per
-// causal pair, per query row and per task of one packed call, at `heads * dim` head width.
-struct CalibratedAttention {
-  double per_pair_ns = 0, per_row_ns = 0, per_task_ns = 0;
-  int64_t width = 0;          // heads * dim it was measured at
-  bool forward_only = false;  // true: the backward is charged 2.5x the forward
-  std::string source;         // the file it came from
-};
-// Reads the calibration JSON; errors name the path and the missing or bad field.
-CalibratedAttention read_calibration(const std::string& path);
 
 struct Hardware {
   std::string name;

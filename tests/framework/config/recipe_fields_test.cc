@@ -119,7 +119,8 @@ const std::set<std::string> kActing = {
     "parallel.cad.backward",
     "parallel.cad.fixed_order",  // always fixed order: false asks for less and gets the same
     "parallel.cad.ping_pong",    // false: sequential CAD; true is unbuilt
-    "parallel.cad.cost_model",   // PAIRS; CALIBRATED is unbuilt
+    "parallel.cad.cost_model",
+    "parallel.cad.calibration",  // read with cost_model CALIBRATED
     // recipes/procedures/: NONE the plain step, FOCUS_SFT focus_sft.cc
     "procedure.kind",
     "procedure.focus_sft.top_fraction",
@@ -158,10 +159,6 @@ const std::map<std::string, SwitchOn> kSwitchOn = {
     {"parallel.cad.ping_pong",
      {"parallel.cad.ping_pong=true",
       "parallel {\n  mode: CAD\n  cad {\n    ping_pong: true\n  }\n}\n", 4,
-      "parallel { mode: CAD }\n"}},
-    {"parallel.cad.cost_model",
-     {"parallel.cad.cost_model=CALIBRATED",
-      "parallel {\n  mode: CAD\n  cad {\n    cost_model: CALIBRATED\n  }\n}\n", 4,
       "parallel { mode: CAD }\n"}},
 };
 

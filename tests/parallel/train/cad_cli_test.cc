@@ -53,13 +53,35 @@ TEST_F(CadCli, CheckpointsResumeAcrossModes) {
   expect_close(losses("cad"), losses("b"));
 }
 
+TEST_F(CadCli, PlansWithACalibratedCostModel) {
+  const std::string curve = (dir_ / "curve.json").string();
+  // Pairs dominate (a curve whose per-row term outweighed these short documents' pairs would
+  // find equal token shares balanced already).
+  std::ofstream(curve) << R"({"per_pair_ns": 50, "per_row_ns": 0, "per_task_ns": 500,
+                              "heads": 4, "dim": 64, "mode": "fwdbwd"})";
+  test::CliResult r = train(4, "calibrated",
+                            kCad +
+                                "--set parallel.mode=CAD --set parallel.cad.cost_model=CALIBRATED "
+                                "--set parallel.cad.calibration=" +
+                                curve);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_GT(total_moves("calibrated"), 0);
+  r = train(2, "missing",
+            kCad +
+                "--set parallel.mode=CAD --set parallel.cad.cost_model=CALIBRATED "
+                "--set parallel.cad.calibration=" +
+                curve + ".gone");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("curve.json.gone"), std::string::npos) << r.output;
+}
+
 TEST_F(CadCli, RefusesWhatItCannotMove) {
   const std::pair<std::string, std::string> cases[] = {
       {"--set attention.kind=SINK", "attention.kind"},
       {"--set attention.window=8", "attention.window"},
       {"--set losses.aem.weight=0.1", "losses.aem.weight"},
       {"--set parallel.cad.ping_pong=true", "CAD ping-pong"},
-      {"--set parallel.cad.cost_model=CALIBRATED", "calibrated cost model"},
+      {"--set parallel.cad.cost_model=CALIBRATED", "parallel.cad.calibration"},
   };
   for (const auto& [set, fragment] : cases) {
     test::CliResult r = train(0, "refused", kCad + "--set parallel.mode=CAD " + set);
