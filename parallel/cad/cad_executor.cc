@@ -53,7 +53,11 @@ void CadExecutor::plan_batch(const std::vector<int32_t>& cu) {
   Tensor all_view = all.slice0(0, docs);
   comm_.all_gather_v(local, all_view, per_rank);
   std::vector<int64_t> lengths = all_view.to_vector<int64_t>();
-  if (lengths == lengths_ && routes_) return;
+  // The same batch (every layer of a step, and the backward) reuses its plan; the byte costs and
+  // the tile only steer the planner, so they join the key.
+  if (routes_ && lengths == lengths_ && bytes_.q == planned_bytes_.q &&
+      bytes_.kv == planned_bytes_.kv && bytes_.o == planned_bytes_.o && align_ == planned_align_)
+    return;
 
   // Workers own equal token shares, so the layout's ranks are the ranks' own documents.
   doc_offset_.assign(world + 1, 0);
@@ -113,6 +117,8 @@ void CadExecutor::plan_batch(const std::vector<int32_t>& cu) {
                                 world / static_cast<double>(total)
                           : 1;
   lengths_ = std::move(lengths);
+  planned_bytes_ = bytes_;
+  planned_align_ = align_;
   plan_ = std::move(plan);
   routes_ = std::make_shared<const Routes>(routes_for(layout, plan_, me));
   ++counters_->plans;

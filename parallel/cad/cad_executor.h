@@ -79,8 +79,10 @@ class CadExecutor final : public CoreAttentionExecutor {
   std::shared_ptr<CadCounters> counters_;
   std::vector<int64_t> lengths_;     // all ranks' document lengths of the planned batch
   std::vector<int64_t> doc_offset_;  // [world + 1] first global document of each rank
-  ByteCosts bytes_;                  // the plan was made for these
+  ByteCosts bytes_;                  // of the current call
   int64_t align_ = 1;                // cuts on the kernel's query tiles
+  ByteCosts planned_bytes_;          // bytes_ and align_ when plan_ was made
+  int64_t planned_align_ = 0;
   Plan plan_;
   double packed_imbalance_ = 1;  // max / mean of the servers' pairs before any move
   std::vector<double> last_server_s_, last_exchange_s_;  // every rank's, at the last metrics()
