@@ -103,13 +103,7 @@ void CadExecutor::plan_batch(const std::vector<int32_t>& cu) {
       ATTN_FAIL(kInternal, "CAD plans disagree: rank {} has plan hash {:016x}, rank 0 {:016x}", r,
                 static_cast<uint64_t>(all_hashes[r]), static_cast<uint64_t>(all_hashes[0]));
   std::vector<int64_t> packed(world, 0);
-  for (int d = 0; d < layout.docs(); ++d) {
-    const auto [first, last] = layout.home_ranks(d);
-    for (int rank = first; rank <= last; ++rank) {
-      const auto [hb, he] = layout.home_range(d, rank);
-      packed[rank] += causal_pairs(hb, he);
-    }
-  }
+  for (const Task& t : home_tasks(layout)) packed[t.server] += t.pairs();
   int64_t total = 0;
   for (int64_t x : packed) total += x;
   packed_imbalance_ = total > 0

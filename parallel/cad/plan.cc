@@ -39,6 +39,18 @@ std::pair<int, int> WorkerLayout::home_ranks(int doc) const {
           static_cast<int>((starts_[doc + 1] - 1) / per_rank_)};
 }
 
+std::vector<Task> home_tasks(const WorkerLayout& layout) {
+  std::vector<Task> tasks;
+  for (int d = 0; d < layout.docs(); ++d) {
+    const auto [first, last] = layout.home_ranks(d);
+    for (int r = first; r <= last; ++r) {
+      const auto [b, e] = layout.home_range(d, r);
+      if (b < e) tasks.push_back({d, b, e, r, r});
+    }
+  }
+  return tasks;
+}
+
 int64_t Traffic::max_per_rank() const {
   int64_t m = 0;
   for (int64_t v : send) m = std::max(m, v);

@@ -54,6 +54,10 @@ struct Task {
   bool operator==(const Task&) const = default;
 };
 
+// The unplanned layout: every document's rows on their home rank(s), in document order (the
+// planner's starting point, and packing's attention).
+std::vector<Task> home_tasks(const WorkerLayout& layout);
+
 // Bytes per token moved for one layer's forward: Q to the server, K and V of the prefix, O back.
 struct ByteCosts {
   int64_t q = 0, kv = 0, o = 0;

@@ -44,13 +44,9 @@ class Greedy {
     floor_.assign(servers_, {kNever, kNever});
     exhausted_.assign(servers_, 0);
     // Each document's rows start on their home ranks.
-    for (int d = 0; d < layout.docs(); ++d) {
-      const auto [first, last] = layout.home_ranks(d);
-      for (int r = first; r <= last; ++r) {
-        const auto [b, e] = layout.home_range(d, r);
-        add({d, b, e, r, r});
-        load_[r] += cost(b, e);
-      }
+    for (const Task& t : home_tasks(layout)) {
+      add(t);
+      load_[t.server] += cost(t.q_begin, t.q_end);
     }
     total_ = std::accumulate(load_.begin(), load_.end(), int64_t{0});
     excess_.resize(servers_);

@@ -181,19 +181,6 @@ std::vector<int64_t> long_tailed_batch(const Args& a, uint64_t seed) {
   return lengths;
 }
 
-// The unplanned baseline: every document's rows attended on their home rank(s).
-std::vector<attn::cad::Task> home_tasks(const attn::cad::WorkerLayout& layout) {
-  std::vector<attn::cad::Task> tasks;
-  for (int d = 0; d < layout.docs(); ++d) {
-    const auto [first, last] = layout.home_ranks(d);
-    for (int r = first; r <= last; ++r) {
-      const auto [b, e] = layout.home_range(d, r);
-      if (b < e) tasks.push_back({d, b, e, r, r});
-    }
-  }
-  return tasks;
-}
-
 struct ServerTimes {
   std::vector<double> predicted, measured;  // [servers] ms
   std::vector<int64_t> tasks, rows;         // [servers]
@@ -328,7 +315,7 @@ ordered_json validate(const Args& a, const attn::cad::PlannerOptions& popt, doub
                        {"lengths", lengths},
                        {"cad_moves", plan.moves},
                        {"cad_balanced", plan.balanced}};
-    const std::vector<attn::cad::Task> packing = home_tasks(layout);
+    const std::vector<attn::cad::Task> packing = attn::cad::home_tasks(layout);
     const std::vector<attn::cad::Task>* plans[2] = {&packing, &plan.tasks};
     double imb_pred[2], imb_meas[2];
     for (int p = 0; p < 2; ++p) {

@@ -76,16 +76,10 @@ void add_local(const Costs& c, RankTotals& t, int r, int64_t tokens,
   t.memory[r] = std::max(t.memory[r], c.state_bytes() + tokens * c.activation_bytes_per_token());
 }
 
-// The home tasks of a layout: each rank's rows of each document, with their causal prefix.
-std::vector<std::vector<Task>> home_tasks(const WorkerLayout& layout) {
+// The home tasks of a layout (plan.h), by rank.
+std::vector<std::vector<Task>> home_tasks_by_rank(const WorkerLayout& layout) {
   std::vector<std::vector<Task>> per_rank(layout.ranks());
-  for (int d = 0; d < layout.docs(); ++d) {
-    const auto [first, last] = layout.home_ranks(d);
-    for (int r = first; r <= last; ++r) {
-      const auto [b, e] = layout.home_range(d, r);
-      per_rank[r].push_back({d, b, e, r, r});
-    }
-  }
+  for (const Task& t : home_tasks(layout)) per_rank[t.home].push_back(t);
   return per_rank;
 }
 
@@ -140,7 +134,7 @@ CadHalf cad_half(const Costs& c, const Network& net, const SimSetup& s,
   std::vector<std::vector<Task>> on_server(s.ranks);
   for (const Task& k : plan.tasks) on_server[k.server].push_back(k);
   h.tokens.assign(s.ranks, 0);
-  for (const std::vector<Task>& home : home_tasks(layout))
+  for (const std::vector<Task>& home : home_tasks_by_rank(layout))
     if (!home.empty()) h.tokens[home.front().home] = rows_of(home);
 
   const PlanExchange x = plan_exchange(layout, plan.tasks, o.bytes);
@@ -191,7 +185,7 @@ SchemeResult simulate_packing(const Costs& c, const Network&, const SimSetup& s,
   check_batch(s, batch);
   RankTotals t(s.ranks);
   for (const std::vector<int64_t>& lengths : batch) {
-    const std::vector<std::vector<Task>> tasks = home_tasks(WorkerLayout(lengths, s.ranks));
+    const std::vector<std::vector<Task>> tasks = home_tasks_by_rank(WorkerLayout(lengths, s.ranks));
     for (int r = 0; r < s.ranks; ++r) add_local(c, t, r, rows_of(tasks[r]), tasks[r]);
   }
   return summarise("packing", t, s.ranks * s.tokens_per_rank * static_cast<int64_t>(batch.size()));
@@ -246,7 +240,7 @@ SchemeResult simulate_context_parallel(const Costs& c, const Network& net, const
   RankTotals t(s.ranks);
   for (const std::vector<int64_t>& lengths : batch) {
     const WorkerLayout layout(lengths, groups);
-    const std::vector<std::vector<Task>> pieces = home_tasks(layout);
+    const std::vector<std::vector<Task>> pieces = home_tasks_by_rank(layout);
     for (int g = 0; g < groups; ++g) {
       std::vector<std::vector<Task>> tasks(cp);
       for (const Task& p : pieces[g]) {
