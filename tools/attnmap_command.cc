@@ -40,7 +40,7 @@ Run add_attnmap_command(CLI::App& app) {
     std::vector<Heatmap> maps;
     for (int64_t h = 0; h < heads; ++h) {
       if (a->head >= 0 && h != a->head) continue;
-      Heatmap m{fmt::format("head {}", h), t, t, {}};
+      Heatmap m{fmt::format("head {}: first column {:.2f}", h, r.first_column_mass[h]), t, t, {}};
       m.values.assign(r.map.weights.begin() + h * t * t, r.map.weights.begin() + (h + 1) * t * t);
       maps.push_back(std::move(m));
     }
@@ -58,6 +58,11 @@ Run add_attnmap_command(CLI::App& app) {
                    maps, r.labels);
     std::printf("%s: %lld head(s) x %lld tokens\n", out.c_str(),
                 static_cast<long long>(maps.size()), static_cast<long long>(t));
+    // The first column's mass (attention sink) per head, mean over rows 1 .. T-1.
+    for (int64_t h = 0; h < heads; ++h)
+      if (a->head < 0 || h == a->head)
+        std::printf("  head %lld: first-column mass %.4f (first token %s)\n",
+                    static_cast<long long>(h), r.first_column_mass[h], r.labels.front().c_str());
     return 0;
   };
 }

@@ -301,12 +301,16 @@ class Rules final : public RuleCheck {
                         d.synthetic().length(), r_.model().seq_len()));
     require(d.test_size() == 0 || d.corpus() == cfg::Data::SFT, {"data.test", "data.corpus"},
             "test files are read for corpus SFT only");
-    const int symbols = d.tokenizer() == cfg::Data::BPE ? d.bpe_vocab_size() : 256;
+    check_bigram_backcopy();
+    const int symbols = (d.tokenizer() == cfg::Data::BPE       ? d.bpe_vocab_size()
+                         : d.tokenizer() == cfg::Data::SYMBOLS ? d.bigram_backcopy().vocab()
+                                                               : 256) +
+                        (d.bos() ? 1 : 0);
     require(
         r_.model().vocab_size() >= symbols,
-        {"model.vocab_size", "data.tokenizer", "data.bpe_vocab_size"},
-        fmt::format("{} is smaller than the {} symbols of tokenizer {}", r_.model().vocab_size(),
-                    symbols, cfg::Data::Tokenizer_Name(d.tokenizer())));
+        {"model.vocab_size", "data.tokenizer", "data.bpe_vocab_size", "data.bos"},
+        fmt::format("{} is smaller than the {} symbols of tokenizer {}{}", r_.model().vocab_size(),
+                    symbols, cfg::Data::Tokenizer_Name(d.tokenizer()), d.bos() ? " with BOS" : ""));
     require(d.batch_size() % r_.train().micro_batches() == 0,
             {"train.micro_batches", "data.batch_size"},
             fmt::format("{} does not divide data.batch_size {}", r_.train().micro_batches(),
@@ -314,6 +318,29 @@ class Rules final : public RuleCheck {
     require(r_.parallel().mode() != cfg::Parallel::CAD || d.pack_documents(),
             {"parallel.mode", "data.pack_documents"},
             "CAD balances packed documents: needs data.pack_documents true");
+  }
+
+  // data.bos and the Bigram-Backcopy corpus, whose symbols only it uses.
+  void check_bigram_backcopy() {
+    const cfg::Data& d = r_.data();
+    const bool bb = d.corpus() == cfg::Data::BIGRAM_BACKCOPY;
+    require(bb == (d.tokenizer() == cfg::Data::SYMBOLS), {"data.tokenizer", "data.corpus"},
+            bb ? "corpus BIGRAM_BACKCOPY has its own symbols: set data.tokenizer: SYMBOLS"
+               : "SYMBOLS are the symbols of corpus BIGRAM_BACKCOPY only");
+    require(!bb || d.bos(), {"data.bos", "data.corpus"},
+            "Bigram-Backcopy sequences start with BOS by definition: set data.bos: true");
+    require(!d.bos() || d.corpus() == cfg::Data::BROWN || d.corpus() == cfg::Data::SHARDS || bb,
+            {"data.bos", "data.corpus"},
+            fmt::format("BOS is prepended to documents of token corpora (BROWN, SHARDS, "
+                        "BIGRAM_BACKCOPY), not to {} examples",
+                        cfg::Data::Corpus_Name(d.corpus())));
+    require(!d.bos() || r_.model().seq_len() >= 2, {"data.bos", "model.seq_len"},
+            "a row of one token would hold only the BOS");
+    const cfg::BigramBackcopy& b = d.bigram_backcopy();
+    require(!bb || b.triggers() <= b.vocab() - 2,
+            {"data.bigram_backcopy.triggers", "data.bigram_backcopy.vocab"},
+            fmt::format("{} triggers leave fewer than 2 of the {} symbols to copy", b.triggers(),
+                        b.vocab()));
   }
 
   void check_training() {

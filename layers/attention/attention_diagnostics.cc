@@ -40,26 +40,81 @@ void AttentionDiagnostics::record_maps(int layer, const Tensor& positions,
   const std::vector<double> ftm = first_token_mass.to_vector<double>();
   const std::vector<double> ent = entropy.to_vector<double>();
   const std::vector<double> entn = entropy_normalized.to_vector<double>();
+  const bool domain = !domain_.empty();
+  ATTN_CHECK(!domain || static_cast<int64_t>(domain_.size()) == n,
+             "record_maps: the query domain has {} rows, the layer {}", domain_.size(), n);
   for (int64_t h = 0; h < heads; ++h) {
-    double s_ftm = 0, s_ent = 0, s_entn = 0;
-    int64_t rows = 0;
+    double s_ftm = 0, s_ent = 0, s_entn = 0, s_dom = 0;
+    int64_t rows = 0, dom_rows = 0;
     for (int64_t i = 0; i < n; ++i) {
       if (pos[i] < 1) continue;
       s_ftm += ftm[i * heads + h];
       s_ent += ent[i * heads + h];
       s_entn += entn[i * heads + h];
       ++rows;
+      if (domain && domain_[i]) s_dom += ftm[i * heads + h], ++dom_rows;
     }
     if (rows == 0) continue;
     const double r = static_cast<double>(rows);
     heads_[{layer, static_cast<int>(h)}] = {s_ftm / r, s_ent / r, s_entn / r};
+    if (dom_rows > 0) domain_mass_[{layer, static_cast<int>(h)}] = s_dom / dom_rows;
   }
 }
 
-void AttentionDiagnostics::record_max_activation(int layer, const Tensor& x) {
+void AttentionDiagnostics::set_query_domain(const Tensor& domain) {
+  domain_ = domain.to_vector<int32_t>();
+}
+
+namespace {
+
+// Mean L2 norm of the rows [tokens, ...] of x (groups of `width` values, `stride` apart,
+// starting at `offset`) at document position 0, over the mean at all positions; NaN without
+// a position-0 row or when every norm is 0.
+double first_position_norm_ratio(const std::vector<double>& x, const std::vector<int32_t>& pos,
+                                 int64_t stride, int64_t offset, int64_t width) {
+  double first = 0, all = 0;
+  int64_t firsts = 0;
+  const int64_t n = static_cast<int64_t>(pos.size());
+  for (int64_t i = 0; i < n; ++i) {
+    double sq = 0;
+    for (int64_t c = 0; c < width; ++c)
+      sq += x[i * stride + offset + c] * x[i * stride + offset + c];
+    const double norm = std::sqrt(sq);
+    all += norm;
+    if (pos[i] == 0) first += norm, ++firsts;
+  }
+  if (firsts == 0 || all <= 0) return std::nan("");
+  return (first / static_cast<double>(firsts)) / (all / static_cast<double>(n));
+}
+
+}  // namespace
+
+void AttentionDiagnostics::record_residual(int layer, const Tensor& positions, const Tensor& x) {
+  ATTN_CHECK(x.ndim() == 2 && x.size(0) == positions.numel(),
+             "record_residual: x [tokens, width] for {} positions, got {}", positions.numel(),
+             x.str());
+  const std::vector<double> v = x.to_vector<double>();
   double m = 0;
-  for (double v : x.to_vector<double>()) m = std::max(m, std::abs(v));
+  for (double e : v) m = std::max(m, std::abs(e));
   max_activation_[layer] = m;
+  const double peak =
+      first_position_norm_ratio(v, positions.to_vector<int32_t>(), x.size(1), 0, x.size(1));
+  if (std::isfinite(peak)) residual_peak_[layer] = peak;
+}
+
+void AttentionDiagnostics::record_value_states(int layer, const Tensor& positions,
+                                               const Tensor& v) {
+  if (focus_only_) return;
+  ATTN_CHECK(v.ndim() == 3 && v.size(0) == positions.numel(),
+             "record_value_states: v [tokens, kv_heads, d] for {} positions, got {}",
+             positions.numel(), v.str());
+  const std::vector<double> x = v.to_vector<double>();
+  const std::vector<int32_t> pos = positions.to_vector<int32_t>();
+  const int64_t heads = v.size(1), d = v.size(2);
+  for (int64_t h = 0; h < heads; ++h) {
+    const double drain = first_position_norm_ratio(x, pos, heads * d, h * d, d);
+    if (std::isfinite(drain)) value_drain_[{layer, static_cast<int>(h)}] = drain;
+  }
 }
 
 void AttentionDiagnostics::record_layer(const std::string& stat, int layer, double value) {
@@ -117,12 +172,43 @@ std::vector<std::pair<std::string, double>> AttentionDiagnostics::values() const
     for (int s = 0; s < 3; ++s) out[std::string("attn/") + kStats[s]] = mean(all[s]);
     out["attn/sink_head_ratio"] = sink_heads / static_cast<double>(heads_.size());
   }
-  double max_act = -1;
+  if (!domain_mass_.empty()) {
+    std::map<int, std::vector<double>> dom_layers;
+    std::vector<double> dom_all;
+    int dormant = 0;
+    for (const auto& [lh, m] : domain_mass_) {
+      out[head_key("domain_first_token_mass", lh.first, lh.second)] = m;
+      dom_layers[lh.first].push_back(m);
+      dom_all.push_back(m);
+      if (m > sink_threshold_) ++dormant;
+    }
+    for (const auto& [layer, v] : dom_layers)
+      out[layer_key("domain_first_token_mass", layer)] = mean(v);
+    out["attn/domain_first_token_mass"] = mean(dom_all);
+    out["attn/dormant_share"] = dormant / static_cast<double>(domain_mass_.size());
+  }
+  if (!value_drain_.empty()) {
+    std::map<int, std::vector<double>> drain_layers;
+    std::vector<double> drain_all;
+    for (const auto& [lh, r] : value_drain_) {
+      out[head_key("value_drain", lh.first, lh.second)] = r;
+      drain_layers[lh.first].push_back(r);
+      drain_all.push_back(r);
+    }
+    for (const auto& [layer, v] : drain_layers) out[layer_key("value_drain", layer)] = mean(v);
+    out["attn/value_drain"] = mean(drain_all);
+  }
+  double max_act = -1, peak = -1;
   for (const auto& [layer, m] : max_activation_) {
     out[layer_key("max_activation", layer)] = m;
     max_act = std::max(max_act, m);
   }
   if (max_act >= 0) out["attn/max_activation"] = max_act;
+  for (const auto& [layer, r] : residual_peak_) {
+    out[layer_key("residual_peak", layer)] = r;
+    peak = std::max(peak, r);
+  }
+  if (peak >= 0) out["attn/residual_peak"] = peak;
   for (const auto& [stat, v] : per_layer_) out["attn/" + stat] = mean(v);
   return {out.begin(), out.end()};
 }

@@ -27,8 +27,16 @@ class AttentionDiagnostics {
   // softmax map (normalised by log of the visible keys).
   void record_maps(int layer, const Tensor& positions, const Tensor& first_token_mass,
                    const Tensor& entropy, const Tensor& entropy_normalized);
-  // max |x| of the residual stream after block `layer`.
-  void record_max_activation(int layer, const Tensor& x);
+  // Query rows ([tokens] i32, 1 = in) the dormant-head statistic of the following record_maps
+  // calls is taken on, e.g. the non-trigger tokens of Bigram-Backcopy, where a head that only
+  // serves the copy has nothing to attend to.
+  void set_query_domain(const Tensor& domain);
+  // The residual stream x [tokens, width] after block `layer`: max |x|, and the residual-state
+  // peak, the mean norm of x at document position 0 over the mean norm at all positions.
+  void record_residual(int layer, const Tensor& positions, const Tensor& x);
+  // The value states v [tokens, kv_heads, d] of one layer: per key/value head, the value-state
+  // drain, the mean norm of v at document position 0 over the mean norm at all positions.
+  void record_value_states(int layer, const Tensor& positions, const Tensor& v);
   // A variant's own value, e.g. ("gate_mean", 0, 0.41) -> "attn/gate_mean/l0".
   void record_layer(const std::string& stat, int layer, double value);
   // Per-head values, e.g. MoH head usage -> "attn/moh_usage/l<L>h<H>".
@@ -41,9 +49,12 @@ class AttentionDiagnostics {
 
   // Every recorded key with its value, plus the aggregates: attn/first_token_mass, attn/entropy,
   // attn/entropy_norm (means over layers and heads), attn/sink_head_ratio (share of heads whose
-  // first-token mass exceeds the threshold), attn/max_activation (max over layers), and the
-  // mean over layers of every per-layer variant statistic; attn/sink_mass and
-  // attn/context_engagement (per layer, and their means over layers) when SFT rows were seen.
+  // first-token mass exceeds the threshold), attn/max_activation and attn/residual_peak (max
+  // over layers), attn/value_drain (mean over layers and heads), and the mean over layers of
+  // every per-layer variant statistic; attn/sink_mass and attn/context_engagement (per layer,
+  // and their means over layers) when SFT rows were seen; with a query domain,
+  // attn/domain_first_token_mass (per head, layer, mean) and attn/dormant_share (share of heads
+  // whose first-token mass on the domain exceeds the threshold).
   std::vector<std::pair<std::string, double>> values() const;
 
  private:
@@ -56,7 +67,10 @@ class AttentionDiagnostics {
   std::map<std::string, double> values_;
   // Per (layer, head) first-token mass, entropy and normalised entropy.
   std::map<std::pair<int, int>, std::vector<double>> heads_;
-  std::map<int, double> max_activation_;
+  std::vector<int32_t> domain_;
+  std::map<std::pair<int, int>, double> domain_mass_;  // (layer, head) -> first-token mass
+  std::map<std::pair<int, int>, double> value_drain_;  // (layer, kv head)
+  std::map<int, double> max_activation_, residual_peak_;
   std::map<std::string, std::vector<double>> per_layer_;  // stat -> values over layers
 };
 

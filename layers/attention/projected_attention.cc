@@ -47,7 +47,10 @@ Tensor ProjectedAttention::forward(const Tensor& x, AttentionContext& ctx) {
                             ctx.seq.cu_seqlens, sink_logits, o);
   add_attention_loss_terms(ctx, s.layer, {ctx.seq, h.q, h.k, sink_logits, o, h.core.stats});
   Tensor y = combine(x, h, ctx);
-  if (ctx.diagnostics) diagnose(h, ctx);
+  if (ctx.diagnostics) {
+    diagnose(h, ctx);
+    ctx.diagnostics->record_value_states(s.layer, ctx.seq.positions, h.v);
+  }
   if (ctx.map && ctx.map->layer == s.layer) fill_map(h, ctx);
   return proj_(reshape(y, {n, s.heads * hd}));
 }

@@ -84,7 +84,7 @@ Tensor Gpt::hidden(const GptInput& in, const GptForward& f, std::vector<Tensor>*
     AddNormResult end = next.add_then_norm(mid.sum, b.mlp(mid.normed));
     x = end.sum;
     normed = end.normed;
-    if (f.diagnostics) f.diagnostics->record_max_activation(static_cast<int>(i), x);
+    if (f.diagnostics) f.diagnostics->record_residual(static_cast<int>(i), in.seq.positions, x);
   }
   for (const AttentionLossTerm& t : terms) aux->push_back(t.value);
   if (f.attention_loss_terms) *f.attention_loss_terms = std::move(terms);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
 #include "framework/core/tensor.h"
 #include "layers/models/gpt.h"
@@ -24,6 +25,12 @@ struct Batch {
   Tensor segment_ids, segment_kinds;
   // SFT batches, whatever their mask: i32 [N] SegmentKind of each token (PackedSequences::roles).
   Tensor roles;
+  // i32 [N], 1 where the token's attention row belongs to the input domain the dormant-head
+  // statistic is taken on (Bigram-Backcopy: non-trigger tokens). Undefined: no such domain.
+  Tensor diagnostics_domain;
+  // Nats the Bayes-optimal predictor of generated data spends on this batch's targets; NaN when
+  // the data has no known optimum (every corpus but Bigram-Backcopy).
+  double optimal_nats = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Everything needed to resume: the epoch and the next global row inside it (the same on all

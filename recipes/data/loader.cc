@@ -17,16 +17,19 @@ constexpr uint64_t kShuffleStream = 0x5EED10ADull;  // keeps loader streams apar
 }  // namespace
 
 TokenLoader::TokenLoader(const std::vector<std::string>& shard_paths, int64_t seq_len, int64_t rows,
-                         uint64_t seed, int rank, int world, bool pack_documents)
+                         uint64_t seed, int rank, int world, bool pack_documents, int32_t bos)
     : seq_len_(seq_len),
       rows_(rows),
       seed_(seed),
       rank_(rank),
       world_(world),
-      pack_(pack_documents) {
+      pack_(pack_documents),
+      bos_(bos) {
   if (shard_paths.empty()) ATTN_FAIL(kConfig, "data loader: no token shards given");
   if (seq_len < 1 || rows < 1)
     ATTN_FAIL(kConfig, "data loader: seq_len {} and rows {} must be >= 1", seq_len, rows);
+  if (bos >= 0 && seq_len < 2)
+    ATTN_FAIL(kConfig, "data loader: with BOS, seq_len {} leaves no document tokens", seq_len);
   if (world < 1 || rank < 0 || rank >= world)
     ATTN_FAIL(kConfig, "data loader: rank {} outside world {}", rank, world);
   doc_offsets_.push_back(0);
@@ -38,6 +41,7 @@ TokenLoader::TokenLoader(const std::vector<std::string>& shard_paths, int64_t se
     vocab_size_ = shard.vocab_size;
     for (size_t d = 0; d < shard.num_docs(); ++d) {
       if (shard.doc_length(d) == 0) continue;  // nothing to predict, and no row to fill
+      if (bos_ >= 0 && pack_) tokens_.push_back(bos_);
       tokens_.insert(tokens_.end(), shard.tokens.begin() + shard.doc_offsets[d],
                      shard.tokens.begin() + shard.doc_offsets[d + 1]);
       doc_offsets_.push_back(tokens_.size());
@@ -52,15 +56,15 @@ TokenLoader::TokenLoader(const std::vector<std::string>& shard_paths, int64_t se
 }
 
 TokenLoader TokenLoader::eval(const std::vector<std::string>& shard_paths, int64_t seq_len,
-                              int64_t rows, int rank, int world, bool pack_documents) {
-  TokenLoader loader(shard_paths, seq_len, rows, 0, rank, world, pack_documents);
+                              int64_t rows, int rank, int world, bool pack_documents, int32_t bos) {
+  TokenLoader loader(shard_paths, seq_len, rows, 0, rank, world, pack_documents, bos);
   loader.shuffle_ = false;
   return loader;
 }
 
 uint64_t TokenLoader::windows(size_t doc) const {
-  const uint64_t n = doc_offsets_[doc + 1] - doc_offsets_[doc];
-  return (n + seq_len_ - 1) / seq_len_;
+  const uint64_t n = doc_offsets_[doc + 1] - doc_offsets_[doc], w = window_tokens();
+  return (n + w - 1) / w;
 }
 
 const TokenLoader::EpochPlan& TokenLoader::plan(uint64_t epoch) {
@@ -107,12 +111,13 @@ void TokenLoader::fill_row(uint64_t epoch, uint64_t row, std::vector<int32_t>& t
                            std::vector<int32_t>& cu) {
   const EpochPlan& p = plan(epoch);
   // A piece is tokens [begin, end) of document d; its successor exists while begin < doc end.
-  auto emit = [&](size_t d, uint64_t begin, uint64_t end) {
+  // `first_position` > 0 when a BOS was pushed for the piece already.
+  auto emit = [&](size_t d, uint64_t begin, uint64_t end, int64_t first_position = 0) {
     const uint64_t doc_end = doc_offsets_[d + 1];
     for (uint64_t t = begin; t < end; ++t) {
       tokens.push_back(tokens_[t]);
       targets.push_back(t + 1 < doc_end ? tokens_[t + 1] : kIgnoreTarget);
-      positions.push_back(static_cast<int32_t>(t - begin));
+      positions.push_back(static_cast<int32_t>(t - begin + first_position));
     }
     cu.push_back(static_cast<int32_t>(tokens.size()));
   };
@@ -133,10 +138,17 @@ void TokenLoader::fill_row(uint64_t epoch, uint64_t row, std::vector<int32_t>& t
   } else {
     const size_t i = std::upper_bound(p.prefix.begin(), p.prefix.end(), row) - p.prefix.begin() - 1;
     const size_t d = p.order[i];
-    const uint64_t begin = doc_offsets_[d] + (row - p.prefix[i]) * seq_len_;
-    const uint64_t end = std::min<uint64_t>(begin + seq_len_, doc_offsets_[d + 1]);
-    emit(d, begin, end);
-    filled = static_cast<int64_t>(end - begin);
+    const uint64_t w = static_cast<uint64_t>(window_tokens());
+    const uint64_t begin = doc_offsets_[d] + (row - p.prefix[i]) * w;
+    const uint64_t end = std::min<uint64_t>(begin + w, doc_offsets_[d + 1]);
+    if (bos_ >= 0) {  // the window's own BOS, predicting its first token
+      tokens.push_back(bos_);
+      targets.push_back(tokens_[begin]);
+      positions.push_back(0);
+    }
+    const int64_t shift = bos_ >= 0 ? 1 : 0;
+    emit(d, begin, end, shift);
+    filled = static_cast<int64_t>(end - begin) + shift;
   }
   fill_padding(seq_len_ - filled, tokens, targets, positions, cu);
 }

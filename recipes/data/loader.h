@@ -16,15 +16,18 @@ namespace attn {
 // last token is still its successor). Unpacked: each row is one seq_len window of one document.
 // The last row of an epoch (packed) and the last window of each document (unpacked) are padded:
 // token 0, target -100, as a separate piece. Rank r of W takes global rows r, r + W, ...
+// With a BOS id (data.bos), packed rows see every document start with BOS (a document cut at a
+// row end continues without one), and unpacked windows each start with BOS followed by
+// seq_len - 1 document tokens. BOS is never a target.
 class TokenLoader final : public BatchStream {
  public:
   TokenLoader(const std::vector<std::string>& shard_paths, int64_t seq_len, int64_t rows,
-              uint64_t seed, int rank, int world, bool pack_documents);
+              uint64_t seed, int rank, int world, bool pack_documents, int32_t bos = -1);
 
   // Evaluation: documents in file order, one pass; has_next() turns false after the last row.
   // The final batch is filled up with all-padding rows (no targets) so every rank gets `rows`.
   static TokenLoader eval(const std::vector<std::string>& shard_paths, int64_t seq_len,
-                          int64_t rows, int rank, int world, bool pack_documents);
+                          int64_t rows, int rank, int world, bool pack_documents, int32_t bos = -1);
 
   Batch next() override;
   bool has_next() const override;  // training loaders never run out (epochs wrap)
@@ -52,6 +55,7 @@ class TokenLoader final : public BatchStream {
   void fill_padding(int64_t count, std::vector<int32_t>& tokens, std::vector<int32_t>& targets,
                     std::vector<int32_t>& positions, std::vector<int32_t>& cu) const;
   uint64_t windows(size_t doc) const;
+  int64_t window_tokens() const { return bos_ >= 0 ? seq_len_ - 1 : seq_len_; }  // unpacked
 
   std::vector<int32_t> tokens_;        // all shards' documents, concatenated
   std::vector<uint64_t> doc_offsets_;  // [docs + 1]
@@ -60,6 +64,7 @@ class TokenLoader final : public BatchStream {
   uint64_t seed_ = 0;
   int rank_ = 0, world_ = 1;
   bool pack_ = true, shuffle_ = true;
+  int32_t bos_ = -1;
   uint64_t rows_per_epoch_ = 0;
   LoaderState state_;
   EpochPlan plans_[2];  // a batch can straddle an epoch boundary

@@ -29,6 +29,40 @@ class ByteTokenizer final : public Tokenizer {
   std::string name() const override { return "bytes"; }
 };
 
+// The symbols of a synthetic token task (Bigram-Backcopy): id i is the printable character
+// '!' + i, so at most 94 symbols; encode refuses any other character.
+class SymbolTokenizer final : public Tokenizer {
+ public:
+  static constexpr int kMaxSymbols = 94;
+  explicit SymbolTokenizer(int symbols);
+  std::vector<int32_t> encode(std::string_view text) const override;
+  std::string decode(const std::vector<int32_t>& tokens) const override;
+  uint32_t vocab_size() const override { return static_cast<uint32_t>(symbols_); }
+  std::string name() const override { return "symbols"; }
+
+ private:
+  int symbols_;
+};
+
+// `inner` plus one BOS symbol (data.bos): id inner.vocab_size(), decoded to nothing (so it
+// counts no bytes in bits per byte) and never produced by encode.
+class BosTokenizer final : public Tokenizer {
+ public:
+  explicit BosTokenizer(std::unique_ptr<Tokenizer> inner);
+  std::vector<int32_t> encode(std::string_view text) const override { return inner_->encode(text); }
+  std::string decode(const std::vector<int32_t>& tokens) const override;
+  uint32_t vocab_size() const override { return bos_ + 1; }
+  std::string name() const override { return inner_->name() + "+bos"; }
+  int32_t bos() const { return static_cast<int32_t>(bos_); }
+
+ private:
+  std::unique_ptr<Tokenizer> inner_;
+  uint32_t bos_;
+};
+
+// The BOS id of a tokenizer made by BosTokenizer, or -1.
+int32_t bos_of(const Tokenizer& tokenizer);
+
 enum class TokenizerKind { kBytes, kBpe };
 
 // The tokenizer a prepared data directory was tokenized with: bytes, or <data_dir>/bpe.json.

@@ -67,6 +67,19 @@ std::vector<std::pair<std::string, Tensor>> named_params(const ParamStore& store
   return out;
 }
 
+}  // namespace
+
+CheckpointState read_checkpoint_state(const std::string& dir) {
+  if (!complete(dir)) throw Error(ErrorKind::kIo, dir, "incomplete checkpoint (no DONE marker)");
+  CheckpointState state;
+  const std::string state_path = (fs::path(dir) / kState).string();
+  if (!state.ParseFromString(read_file(state_path)))
+    throw Error(ErrorKind::kIo, state_path, "not a valid CheckpointState protobuf");
+  return state;
+}
+
+namespace {
+
 // Everything a checkpoint holds, read and checked against the model before anything is copied.
 struct LoadedCheckpoint {
   CheckpointState state;
@@ -75,12 +88,8 @@ struct LoadedCheckpoint {
 };
 
 LoadedCheckpoint read_checkpoint(const fs::path& dir, const ParamStore& store, bool optimizer) {
-  if (!complete(dir))
-    throw Error(ErrorKind::kIo, dir.string(), "incomplete checkpoint (no DONE marker)");
   LoadedCheckpoint c;
-  const std::string state_path = (dir / kState).string();
-  if (!c.state.ParseFromString(read_file(state_path)))
-    throw Error(ErrorKind::kIo, state_path, "not a valid CheckpointState protobuf");
+  c.state = read_checkpoint_state(dir.string());
   c.model = read_safetensors((dir / kModel).string());
   for (const ParamInfo& p : store.params()) {
     if (!c.model.has(p.name))

@@ -26,6 +26,9 @@ std::string save_checkpoint(const std::string& checkpoints_dir, const ParamStore
 // checks every file (DONE marker, names, shapes) first: on error nothing has been modified.
 CheckpointState load_checkpoint(const std::string& dir, ParamStore& store, Optimizer& optimizer);
 
+// The state.pb of a complete checkpoint directory, without its tensors.
+CheckpointState read_checkpoint_state(const std::string& dir);
+
 // Loads only the weights of a checkpoint (eval, sample); names and shapes must match the model.
 CheckpointState load_weights(const std::string& dir, ParamStore& store);
 

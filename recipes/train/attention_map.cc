@@ -36,7 +36,9 @@ AttentionMapResult attention_map(const Gpt& model, const Tokenizer& tokenizer,
     throw Error(ErrorKind::kInput, "--layer",
                 fmt::format("{} is not a layer of this model (0 .. {})", layer, layers - 1));
   if (text.empty()) throw Error(ErrorKind::kInput, "--text", "is empty");
+  const int32_t bos = bos_of(tokenizer);
   std::vector<int32_t> tokens = tokenizer.encode(text);
+  if (bos >= 0) tokens.insert(tokens.begin(), bos);
   if (static_cast<int64_t>(tokens.size()) > context) tokens.resize(context);
   const int64_t n = static_cast<int64_t>(tokens.size());
   for (int32_t t : tokens)
@@ -58,7 +60,12 @@ AttentionMapResult attention_map(const Gpt& model, const Tokenizer& tokenizer,
   if (r.map.weights.empty())
     throw Error(ErrorKind::kInput, "--layer",
                 fmt::format("layer {}'s attention variant does not report dense maps", layer));
-  for (int32_t t : tokens) r.labels.push_back(printable(tokenizer.decode({t})));
+  for (int32_t t : tokens) r.labels.push_back(t == bos ? "BOS" : printable(tokenizer.decode({t})));
+  for (int64_t h = 0; h < r.map.heads; ++h) {
+    double sum = 0;
+    for (int64_t i = 1; i < n; ++i) sum += r.map.weights[(h * n + i) * n];
+    r.first_column_mass.push_back(n > 1 ? sum / static_cast<double>(n - 1) : 1.0);
+  }
   return r;
 }
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "framework/core/error.h"
+#include "recipes/data/bigram_backcopy_loader.h"
 #include "recipes/data/loader.h"
 #include "recipes/data/synthetic/synthetic_task.h"
 #include "recipes/data/token_shard.h"
@@ -111,13 +112,18 @@ void load_examples(const cfg::Recipe& r, DataSource& d) {
 }  // namespace
 
 std::unique_ptr<Tokenizer> open_tokenizer(const cfg::Recipe& r) {
-  std::unique_ptr<Tokenizer> t = load_tokenizer(
-      r.data().dir(),
-      r.data().tokenizer() == cfg::Data::BPE ? TokenizerKind::kBpe : TokenizerKind::kBytes);
+  std::unique_ptr<Tokenizer> t =
+      r.data().tokenizer() == cfg::Data::SYMBOLS
+          ? std::make_unique<SymbolTokenizer>(r.data().bigram_backcopy().vocab())
+          : load_tokenizer(r.data().dir(), r.data().tokenizer() == cfg::Data::BPE
+                                               ? TokenizerKind::kBpe
+                                               : TokenizerKind::kBytes);
+  if (r.data().bos()) t = std::make_unique<BosTokenizer>(std::move(t));
   if (static_cast<int64_t>(t->vocab_size()) != r.model().vocab_size())
-    throw Error(ErrorKind::kConfig, "model.vocab_size",
-                fmt::format("is {} but the {} tokenizer has {} symbols", r.model().vocab_size(),
-                            tokenizer_name(r), t->vocab_size()));
+    throw Error(
+        ErrorKind::kConfig, "model.vocab_size",
+        fmt::format("is {} but the {} tokenizer has {} symbols{}", r.model().vocab_size(),
+                    tokenizer_name(r), t->vocab_size(), r.data().bos() ? " (BOS included)" : ""));
   return t;
 }
 
@@ -138,6 +144,17 @@ DataSource open_data_source(const cfg::Recipe& r) {
     case cfg::Data::SFT:
     case cfg::Data::SYNTHETIC:
       break;
+    case cfg::Data::BIGRAM_BACKCOPY: {
+      const cfg::BigramBackcopy& b = r.data().bigram_backcopy();
+      BigramBackcopyOptions o;
+      o.seed = b.seed();
+      o.vocab = b.vocab();
+      o.triggers = b.triggers();
+      o.logit_std = b.logit_std();
+      d.bigram_backcopy = std::make_shared<const BigramBackcopy>(o);
+      d.val_sequences = b.val_sequences();
+      break;
+    }
     default:
       throw Error(ErrorKind::kConfig, "data.corpus",
                   cfg::Data::Corpus_Name(r.data().corpus()) + " data is not available yet");
@@ -145,7 +162,9 @@ DataSource open_data_source(const cfg::Recipe& r) {
   d.tokenizer = open_tokenizer(r);
   d.pack_documents = r.data().pack_documents();
   d.seq_len = r.model().seq_len();
-  if (d.train.empty()) load_examples(r, d);
+  d.bos = bos_of(*d.tokenizer);
+  const uint32_t shard_vocab = d.tokenizer->vocab_size() - (d.bos >= 0 ? 1 : 0);
+  if (d.train.empty() && !d.bigram_backcopy) load_examples(r, d);
   // Every shard is read and validated here, before a run directory is created, so a corrupt
   // or mismatched shard fails the run up front and names the file.
   for (const auto* split : {&d.train, &d.val})
@@ -153,11 +172,12 @@ DataSource open_data_source(const cfg::Recipe& r) {
       if (!std::filesystem::exists(path))
         throw Error(ErrorKind::kInput, path, "token shard not found");
       const TokenShard shard = read_token_shard(path);
-      if (shard.vocab_size != static_cast<uint32_t>(r.model().vocab_size()))
+      if (shard.vocab_size != shard_vocab)
         throw Error(ErrorKind::kInput, path,
                     fmt::format("token shard has a vocabulary of {}, but model.vocab_size is {} "
-                                "({} tokenizer)",
-                                shard.vocab_size, r.model().vocab_size(), tokenizer_name(r)));
+                                "({} tokenizer{})",
+                                shard.vocab_size, r.model().vocab_size(), tokenizer_name(r),
+                                d.bos >= 0 ? ", plus BOS" : ""));
       if (shard.tokens.empty()) throw Error(ErrorKind::kInput, path, "token shard is empty");
     }
   d.token_bytes.resize(r.model().vocab_size());
@@ -171,16 +191,21 @@ std::unique_ptr<BatchStream> open_train_stream(DataSource& d, int64_t rows, uint
   if (d.examples)
     return std::make_unique<SftLoader>(std::move(d.train_examples), d.seq_len, rows, seed, rank,
                                        world, d.rows);
+  if (d.bigram_backcopy)
+    return std::make_unique<BigramBackcopyLoader>(d.bigram_backcopy, d.seq_len, rows, rank, world);
   return std::make_unique<TokenLoader>(d.train, d.seq_len, rows, seed, rank, world,
-                                       d.pack_documents);
+                                       d.pack_documents, d.bos);
 }
 
 std::unique_ptr<BatchStream> open_eval_stream(const DataSource& d, EvalSplit split, int64_t rows,
                                               int rank, int world) {
   if (!d.examples) {
     ATTN_CHECK(split == EvalSplit::kVal, "token corpora have no test split");
+    if (d.bigram_backcopy)
+      return std::make_unique<BigramBackcopyLoader>(BigramBackcopyLoader::eval(
+          d.bigram_backcopy, d.seq_len, rows, rank, world, d.val_sequences));
     return std::make_unique<TokenLoader>(
-        TokenLoader::eval(d.val, d.seq_len, rows, rank, world, d.pack_documents));
+        TokenLoader::eval(d.val, d.seq_len, rows, rank, world, d.pack_documents, d.bos));
   }
   const std::vector<TokenizedExample>& examples =
       split == EvalSplit::kVal ? d.val_examples : d.test_examples;

@@ -11,6 +11,7 @@
 #include "framework/config/recipe_loader.h"
 #include "recipes/data/batch_stream.h"
 #include "recipes/data/sft_loader.h"
+#include "recipes/data/synthetic/bigram_backcopy.h"
 #include "recipes/data/tokenizer.h"
 
 namespace attn {
@@ -23,7 +24,11 @@ struct DataSource {
   bool examples = false;
   std::vector<TokenizedExample> train_examples, val_examples, test_examples;
   SftRows rows;  // data.examples
+  // Corpus BIGRAM_BACKCOPY: the task (rows are generated) and its validation sequences.
+  std::shared_ptr<const BigramBackcopy> bigram_backcopy;
+  int64_t val_sequences = 0;
   bool pack_documents = true;
+  int32_t bos = -1;  // data.bos: the BOS id, else -1
   int64_t seq_len = 0;
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<double> token_bytes;  // bytes each token id decodes to (bits per byte)

@@ -30,7 +30,10 @@ EvalResult evaluate(const Gpt& model, const DataSource& data, int64_t rows, int6
     ++r.batches;
     if (b.target_tokens == 0) continue;
     GptForward f;
-    if (r.batches == 1) f.diagnostics = diagnostics;
+    if (r.batches == 1 && diagnostics) {
+      f.diagnostics = diagnostics;
+      if (b.diagnostics_domain.defined()) diagnostics->set_query_domain(b.diagnostics_domain);
+    }
     r.nats +=
         model.loss(gpt_input(b, model.device()), f).item() * static_cast<double>(b.target_tokens);
     // Bits per byte counts the bytes of the predicted tokens, so byte and BPE models compare.
@@ -38,6 +41,7 @@ EvalResult evaluate(const Gpt& model, const DataSource& data, int64_t rows, int6
     for (int32_t t : targets)
       if (t >= 0) r.bytes += data.token_bytes[t];
     r.tokens += b.target_tokens;
+    r.optimal_nats += b.optimal_nats;  // NaN, and so the result, unless the data knows it
   }
   finish_eval(r);
   return r;
@@ -83,6 +87,7 @@ void finish_eval(EvalResult& r) {
   if (r.tokens > 0) {
     r.loss = r.nats / static_cast<double>(r.tokens);
     r.bpb = r.nats / std::numbers::ln2 / r.bytes;
+    r.optimal_loss = r.optimal_nats / static_cast<double>(r.tokens);
   }
 }
 

@@ -17,6 +17,11 @@ struct EvalResult {
   int64_t tokens = 0;
   int64_t batches = 0;
   double nats = 0, bytes = 0;  // sums behind loss and bpb (added over ranks by the trainer)
+  // Generated data whose Bayes-optimal predictor is known (Bigram-Backcopy): its nats on the
+  // same targets and its loss, so loss - optimal_loss is the model's excess on these sequences.
+  // NaN for other data.
+  double optimal_nats = 0;
+  double optimal_loss = std::numeric_limits<double>::quiet_NaN();
 };
 
 // loss and bpb from the sums (after adding them over ranks).

@@ -41,6 +41,13 @@ std::unique_ptr<LoadedRun> load_run(const std::string& path) {
   run->checkpoint = loc.checkpoint;
   const std::string& recipe_path = loc.recipe;
   run->recipe = config::load_recipe(recipe_path);
+  // Checked before the weights and the hash so the message names the cause: a model that only
+  // ever saw contexts starting with BOS must not be run without it (or the reverse).
+  const bool bos = read_checkpoint_state(run->checkpoint).bos();
+  if (bos != run->recipe.data().bos())
+    throw Error(ErrorKind::kInput, run->checkpoint,
+                fmt::format("was trained with data.bos: {}, but {} says data.bos: {}", bos,
+                            recipe_path, run->recipe.data().bos()));
   run->model = std::make_unique<Gpt>(run->store, gpt_config(run->recipe));
   run->store.finalize();
   run->state = load_weights(run->checkpoint, run->store);

@@ -15,9 +15,14 @@ namespace {
 
 // Picks the next token from one row of logits: greedy at temperature 0, else softmax over the
 // top_k largest logits (ties broken by id, so the choice is deterministic) at `temperature`.
-int32_t pick(const float* logits, int64_t vocab, const SampleOptions& o, uint64_t draw) {
-  std::vector<int32_t> ids(vocab);
-  std::iota(ids.begin(), ids.end(), 0);
+// `never` (BOS: it starts a context, nothing follows it) is not a candidate; -1 = none.
+int32_t pick(const float* logits, int64_t vocab, const SampleOptions& o, uint64_t draw,
+             int32_t never) {
+  std::vector<int32_t> ids;
+  ids.reserve(vocab);
+  for (int32_t id = 0; id < vocab; ++id)
+    if (id != never) ids.push_back(id);
+  vocab = static_cast<int64_t>(ids.size());
   const auto better = [&](int32_t a, int32_t b) {
     return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
   };
@@ -42,9 +47,15 @@ std::string sample(const Gpt& model, const Tokenizer& tokenizer, const SampleOpt
   if (o.temperature < 0 || !std::isfinite(o.temperature))
     throw Error(ErrorKind::kInput, "--temperature", "must be a finite number >= 0");
   if (o.top_k < 0) throw Error(ErrorKind::kInput, "--top-k", "must be >= 0");
-  // An empty prompt starts from a newline: byte and BPE vocabularies both have one, and text
-  // after a line break is the most typical start of a document.
-  std::vector<int32_t> tokens = tokenizer.encode(o.prompt.empty() ? "\n" : o.prompt);
+  // A model trained with BOS starts every context with it (an empty prompt is BOS alone).
+  // Without, an empty prompt starts from a newline: byte and BPE vocabularies both have one, and
+  // text after a line break is the most typical start of a document.
+  const int32_t bos = bos_of(tokenizer);
+  std::vector<int32_t> tokens;
+  if (bos >= 0) tokens.push_back(bos);
+  const std::vector<int32_t> prompt =
+      tokenizer.encode(o.prompt.empty() && bos < 0 ? "\n" : o.prompt);
+  tokens.insert(tokens.end(), prompt.begin(), prompt.end());
   const int64_t vocab = model.config().vocab_size;
   for (int32_t t : tokens)
     if (t < 0 || t >= vocab)
@@ -55,13 +66,14 @@ std::string sample(const Gpt& model, const Tokenizer& tokenizer, const SampleOpt
   for (int64_t i = 0; i < o.tokens; ++i) {
     const int64_t n = std::min<int64_t>(static_cast<int64_t>(tokens.size()), context);
     std::vector<int32_t> window(tokens.end() - n, tokens.end()), positions(n);
+    if (bos >= 0) window.front() = bos;  // a sliding context keeps its BOS, as in training
     std::iota(positions.begin(), positions.end(), 0);
     GptInput in;
     in.tokens = Tensor::from_vector<int32_t>({n}, window);
     in.seq.positions = Tensor::from_vector<int32_t>({n}, positions);
     in.seq.cu_seqlens = Tensor::from_vector<int32_t>({2}, {0, static_cast<int32_t>(n)});
     const Tensor logits = model.logits(in);
-    const int32_t next = pick(logits.data<float>() + (n - 1) * vocab, vocab, o, i);
+    const int32_t next = pick(logits.data<float>() + (n - 1) * vocab, vocab, o, i, bos);
     tokens.push_back(next);
     const std::string piece = tokenizer.decode({next});
     text += piece;

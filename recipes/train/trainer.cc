@@ -268,14 +268,25 @@ class Trainer {
       e.nats = sum_over_ranks(e.nats);
       e.bytes = sum_over_ranks(e.bytes);
       e.tokens = static_cast<int64_t>(sum_over_ranks(static_cast<double>(e.tokens)));
+      e.optimal_nats = sum_over_ranks(e.optimal_nats);
       finish_eval(e);
     }
-    log_row({{"step", step_}, {"val_loss", e.loss}, {"val_bpb", e.bpb}});
+    nlohmann::json row{{"step", step_}, {"val_loss", e.loss}, {"val_bpb", e.bpb}};
+    std::string gap;
+    // Data with a known optimum reports the distance to it on the same targets, so runs
+    // compare across tasks and the sampling noise of the validation set cancels.
+    if (std::isfinite(e.optimal_loss)) {
+      row["val_loss_optimal"] = e.optimal_loss;
+      row["val_loss_gap"] = e.loss - e.optimal_loss;
+      gap = fmt::format(" ({:+.4f} from the optimum {:.4f})", e.loss - e.optimal_loss,
+                        e.optimal_loss);
+    }
+    log_row(row);
     if (diagnose) log_diagnostics(diagnostics, "val/");
     std::string test;
     if (data_.examples && !data_.test_examples.empty()) test = test_split(rows);
-    progress_.message(fmt::format("step {}: val loss {:.4f}, {:.4f} bits/byte ({} tokens){}", step_,
-                                  e.loss, e.bpb, e.tokens, test));
+    progress_.message(fmt::format("step {}: val loss {:.4f}{}, {:.4f} bits/byte ({} tokens){}",
+                                  step_, e.loss, gap, e.bpb, e.tokens, test));
     render();
     return e;
   }
@@ -352,6 +363,7 @@ class Trainer {
     s.set_elapsed_s(elapsed_s_);
     s.set_optimizer(recipe_.optim().kind() == attnlab::config::Optim::SGD ? "sgd" : "adamw");
     s.set_attnlab_version(kVersion);
+    s.set_bos(recipe_.data().bos());
     const std::string dir = save_checkpoint(run_.checkpoints(), store_, optimizer_state, s,
                                             recipe_.train().keep_last());
     progress_.message(fmt::format("step {}: checkpoint {}", step_, dir));

@@ -77,7 +77,10 @@ class DifferentialAttention final : public AttentionLayer {
         ctx.executor.run(core_call_id(s.layer, 1), qs[1], ks[1], v, cu, cu, {}, o2);
     const Tensor lambda = mix_.lambda();
     const Tensor y = mix_(a1.out, a2.out, lambda);  // [n, heads, 2d]
-    if (ctx.diagnostics) mix_.diagnose(a1.stats, a2.stats, 1, lambda.item(), ctx);
+    if (ctx.diagnostics) {
+      mix_.diagnose(a1.stats, a2.stats, 1, lambda.item(), ctx);
+      ctx.diagnostics->record_value_states(s.layer, ctx.seq.positions, v);
+    }
     if (ctx.map && ctx.map->layer == s.layer)
       mix_.fill_map(qs[0], ks[0], qs[1], ks[1], 1, lambda.item(), ctx);
     return proj_(reshape(y, {n, heads * 2 * d}));

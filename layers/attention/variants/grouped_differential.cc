@@ -82,7 +82,10 @@ class GroupedDifferentialAttention final : public AttentionLayer {
                                                     reshape(v, {n, h2, r_ * d}), cu, cu, {}, o2);
     const Tensor lambda = mix_.lambda();
     const Tensor y = mix_(a1.out, reshape(a2.out, {n, h1, d}), lambda);  // [n, H1, d]
-    if (ctx.diagnostics) mix_.diagnose(a1.stats, a2.stats, r_, lambda.item(), ctx);
+    if (ctx.diagnostics) {
+      mix_.diagnose(a1.stats, a2.stats, r_, lambda.item(), ctx);
+      ctx.diagnostics->record_value_states(s.layer, ctx.seq.positions, v);
+    }
     if (ctx.map && ctx.map->layer == s.layer) mix_.fill_map(q1, k1, q2, k2, r_, lambda.item(), ctx);
     return proj_(reshape(y, {n, h1 * d}));
   }

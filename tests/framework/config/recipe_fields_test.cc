@@ -81,6 +81,14 @@ const std::set<std::string> kActing = {
     "data.synthetic.num_queries",
     "data.synthetic.num_distractors",
     "data.synthetic.length",
+    // recipes/data/loader.cc (BOS before documents/windows), recipes/data/tokenizer.cc
+    "data.bos",
+    // recipes/data/synthetic/bigram_backcopy.cc, recipes/train/data_source.cc
+    "data.bigram_backcopy.seed",
+    "data.bigram_backcopy.vocab",
+    "data.bigram_backcopy.triggers",
+    "data.bigram_backcopy.logit_std",
+    "data.bigram_backcopy.val_sequences",
     // optim/ through recipes/train/from_recipe.cc
     "optim.kind",
     "optim.lr",

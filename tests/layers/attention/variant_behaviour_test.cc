@@ -117,8 +117,9 @@ TEST(AttentionDiagnostics, GateMeanAndAffineWeights) {
 
 TEST(AttentionDiagnostics, MaxActivationIsTheLargestMagnitude) {
   AttentionDiagnostics d;
-  d.record_max_activation(0, Tensor::from_vector<float>({2, 2}, {1, -7.5f, 3, 2}));
-  d.record_max_activation(1, Tensor::from_vector<float>({2}, {4, 0}));
+  const Tensor positions = Tensor::from_vector<int32_t>({2}, {0, 1});
+  d.record_residual(0, positions, Tensor::from_vector<float>({2, 2}, {1, -7.5f, 3, 2}));
+  d.record_residual(1, positions, Tensor::from_vector<float>({2, 1}, {4, 0}));
   const auto v = d.values();
   const std::map<std::string, double> m(v.begin(), v.end());
   EXPECT_DOUBLE_EQ(m.at("attn/max_activation/l0"), 7.5);

@@ -313,3 +313,55 @@ TEST(TokenLoader, GptTakesTheBatchDirectly) {
 
 }  // namespace
 }  // namespace attn
+
+namespace attn {
+namespace {
+
+constexpr int32_t kBos = 100 * kDocStride + 1;  // the shard vocabulary's size
+
+// One epoch of one-row batches with BOS: every document token is an input exactly once, BOS is
+// never a target, and BOS sits exactly where the mode puts it.
+TEST(TokenLoaderBos, PackedDocumentsAndUnpackedWindowsStartWithBos) {
+  for (bool packed : {true, false}) {
+    const int64_t seq_len = 8;
+    TokenLoader l(corpus(), seq_len, 1, 3, 0, 1, packed, kBos);
+    std::map<int32_t, int> seen;
+    int bos_count = 0;
+    for (uint64_t i = 0; i < l.rows_per_epoch(); ++i) {
+      Rows r = unpack(l.next());
+      for (size_t t = 0; t < r.tokens.size(); ++t) {
+        EXPECT_NE(r.targets[t], kBos) << "BOS is never a target";
+        if (r.tokens[t] == 0) continue;  // padding
+        if (r.tokens[t] != kBos) {
+          ++seen[r.tokens[t]];
+          continue;
+        }
+        ++bos_count;
+        // BOS predicts the token after it, which starts the document (packed) or the window.
+        ASSERT_LT(t + 1, r.tokens.size());
+        EXPECT_EQ(r.targets[t], r.tokens[t + 1]);
+        if (packed) {
+          EXPECT_EQ(pos_of(r.tokens[t + 1]), 0) << "packed: BOS only before a document start";
+        } else {
+          EXPECT_EQ(t, 0u) << "unpacked: BOS first in its row";
+          EXPECT_EQ(r.positions[t], 0);
+          EXPECT_EQ(pos_of(r.tokens[1]) % (seq_len - 1), 0) << "windows of seq_len - 1 tokens";
+        }
+      }
+      if (!packed) EXPECT_EQ(r.tokens[0], kBos) << "every window starts with BOS";
+    }
+    EXPECT_EQ(seen.size(), 102u) << "packed " << packed;
+    for (auto [tok, count] : seen) EXPECT_EQ(count, 1) << tok;
+    // Packed: one BOS per document (8). Unpacked: one per window of 7 tokens.
+    int windows = 0;
+    for (auto [doc, n] : kDocLength) windows += (n + 6) / 7;
+    EXPECT_EQ(bos_count, packed ? 8 : windows);
+  }
+}
+
+TEST(TokenLoaderBos, ASingleTokenRowCannotHoldADocument) {
+  EXPECT_THROW(TokenLoader(corpus(), 1, 1, 3, 0, 1, false, kBos), Error);
+}
+
+}  // namespace
+}  // namespace attn
