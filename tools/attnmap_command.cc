@@ -23,7 +23,8 @@ Run add_attnmap_command(CLI::App& app) {
   sub->add_option("run", a->path, "Run directory or checkpoint directory");
   sub->add_option("--checkpoint", a->path, "Same as the positional argument");
   sub->add_option("--layer", a->layer, "Block index (0-based)")->required();
-  sub->add_option("--head", a->head, "One head (0-based); default: a grid of all heads");
+  sub->add_option("--head", a->head, "One head (0-based); default: a grid of all heads")
+      ->check(non_negative());
   sub->add_option("--text", a->text, "The text to run (cut to the model's context)")->required();
   sub->add_option("--out", a->out, "PNG file (default: <run>/plots/attnmap_l<L>[_h<H>].png)");
   return [a] {

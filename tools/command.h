@@ -2,13 +2,29 @@
 // the returned callback runs when that subcommand was chosen and returns the exit code.
 #pragma once
 
+#include <cstdlib>
 #include <functional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
 namespace attn::cli {
 
 using Run = std::function<int()>;
+
+// A flag value that must be a number >= 0. CLI11's NonNegativeNumber reports a failure as a
+// range up to DBL_MAX written out in 300 digits; this says what is wrong.
+inline CLI::Validator non_negative() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(value.c_str(), &end);
+        if (end == value.c_str() || *end != '\0' || !(v >= 0))
+          return "must be a number >= 0, got '" + value + "'";
+        return "";
+      },
+      "NUMBER >= 0");
+}
 
 Run add_recipe_command(CLI::App& app);   // attnlab recipe: validate and print a resolved recipe
 Run add_smoke_command(CLI::App& app);    // attnlab smoke: tiny built-in training run

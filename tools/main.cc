@@ -1,6 +1,7 @@
 // attnlab: the command-line entry point. Each subcommand lives in its own file (command.h);
 // errors are reported here once, with a non-zero exit code (2 for bad input, 1 otherwise).
 #include <cstdio>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -34,6 +35,20 @@ int main(int argc, char** argv) {
   add(attn::cli::add_attnmap_command);
   add(attn::cli::add_cad_sim_command);
 
+  // CLI11 would only say that a subcommand is required; name the word it did not know.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string names;
+    bool known = false;
+    for (const auto& [cmd, run] : commands) {
+      known = known || cmd->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + cmd->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "error: unknown command '%s' (commands: %s; see --help)\n", argv[1],
+                   names.c_str());
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -14,15 +14,17 @@ Run add_sample_command(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   CLI::App* sub = app.add_subcommand("sample", "Generate text from a run's newest checkpoint");
   sub->add_option("run", *path, "Run directory or checkpoint directory")->required();
-  sub->add_option("--prompt", o->prompt, "Text to continue (default: a line break)");
-  sub->add_option("--tokens", o->tokens, "Tokens to generate")
-      ->check(CLI::PositiveNumber)
+  sub->add_option("--prompt", o->prompt,
+                  "Text to continue (default: a line break; BOS alone for a model trained with "
+                  "data.bos)");
+  sub->add_option("--tokens", o->tokens, "Tokens to generate (1 .. 1000000)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
       ->capture_default_str();
   sub->add_option("--temperature", o->temperature, "Softmax temperature; 0 = greedy")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   sub->add_option("--top-k", o->top_k, "Sample among the k likeliest tokens; 0 = all")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   sub->add_option("--seed", o->seed, "Sampling seed (same seed, same text)")->capture_default_str();
   return [o, path] {

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -40,6 +41,10 @@ const Recipe& defaults() {
 }
 
 std::string read_file(const std::string& path) {
+  // A FIFO or device would block or never end: a recipe is a regular text file.
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw Error(ErrorKind::kConfig, path, "not a regular file (a recipe is a text file)");
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr)
     throw Error(ErrorKind::kConfig, path,
@@ -278,7 +283,21 @@ Recipe load_recipe_from_string(const std::string& text, const std::string& displ
 }
 
 Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides) {
-  return load_recipe_from_string(read_file(path), path, overrides);
+  const std::string text = read_file(path);
+  // An empty file is most likely a mistake (a truncated copy, /dev/null): it would run the
+  // defaults under the name "run" for thousands of steps.
+  bool content = false;
+  for (size_t at = 0; at < text.size() && !content;) {
+    const size_t end = std::min(text.find('\n', at), text.size());
+    const size_t first = text.find_first_not_of(" \t\r", at);
+    content = first < end && text[first] != '#';
+    at = end + 1;
+  }
+  if (!content)
+    throw Error(ErrorKind::kConfig, path,
+                "the recipe sets nothing (an empty file?); write at least its name and what "
+                "differs from framework/config/defaults.textproto");
+  return load_recipe_from_string(text, path, overrides);
 }
 
 std::string recipe_to_text(const Recipe& recipe) {

@@ -11,6 +11,8 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include "framework/config/recipe_internal.h"
 #include "framework/config/recipe_loader.h"
 #include "framework/core/error.h"
@@ -206,6 +208,31 @@ TEST(RecipeLoader, FileErrorsNameThePathGiven) {
     EXPECT_EQ(e.message(), "model.heads: must be >= 1, got 0");
   }
   std::filesystem::remove(path);
+}
+
+TEST(RecipeLoader, EmptyFilesAndNonRegularFilesAreRefused) {
+  const auto dir = std::filesystem::path(testing::TempDir());
+  const auto empty = dir / "recipe_loader_test_empty.textproto";
+  std::ofstream(empty) << "# only a comment\n\n   \n";
+  const auto fifo = dir / "recipe_loader_test_fifo";
+  std::filesystem::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const auto& [path, message] :
+       {std::pair<std::string, std::string>{empty.string(), "the recipe sets nothing"},
+        {"/dev/null", "not a regular file"},
+        {fifo.string(), "not a regular file"},
+        {dir.string(), "not a regular file"}}) {
+    try {
+      load_recipe(path);
+      ADD_FAILURE() << path << " loaded";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kConfig) << path;
+      EXPECT_EQ(e.where(), path);
+      EXPECT_NE(e.message().find(message), std::string::npos) << path << ": " << e.message();
+    }
+  }
+  std::filesystem::remove(empty);
+  std::filesystem::remove(fifo);
 }
 
 TEST(RecipeLoader, DefaultedFieldIsMarked) {

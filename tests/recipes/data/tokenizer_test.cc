@@ -73,6 +73,32 @@ TEST(Bpe, SmallKnownExample) {
   EXPECT_EQ(bpe.encode("aaa"), (std::vector<int32_t>{256, 'a'}));
 }
 
+TEST(BosTokenizer, AddsOneSymbolAfterTheInnerOnesThatDecodesToNothing) {
+  BosTokenizer bytes(std::make_unique<ByteTokenizer>());
+  EXPECT_EQ(bytes.vocab_size(), 257u);
+  EXPECT_EQ(bytes.bos(), 256);
+  EXPECT_EQ(bos_of(bytes), 256);
+  EXPECT_EQ(bos_of(ByteTokenizer()), -1);
+  EXPECT_EQ(bytes.encode("ab"), (std::vector<int32_t>{'a', 'b'}));  // never produces BOS
+  EXPECT_EQ(bytes.decode({256, 'a', 256, 'b'}), "ab");
+  EXPECT_THROW(bytes.decode({257}), Error);
+  // BPE: the special token comes after the merges.
+  BosTokenizer bpe(std::make_unique<BpeTokenizer>(train_bpe({"aaab aab"}, 259)));
+  EXPECT_EQ(bpe.bos(), 259);
+  EXPECT_EQ(bpe.vocab_size(), 260u);
+  EXPECT_EQ(bpe.decode({259, 256, 259}), "aa");
+}
+
+TEST(SymbolTokenizer, PrintsSymbolsAsCharactersAndRefusesOthers) {
+  SymbolTokenizer t(12);
+  EXPECT_EQ(t.vocab_size(), 12u);
+  EXPECT_EQ(t.decode({0, 1, 11}), "!\",");
+  EXPECT_EQ(t.encode("!\","), (std::vector<int32_t>{0, 1, 11}));
+  EXPECT_THROW(t.encode("-"), Error);  // symbol 12 does not exist
+  EXPECT_THROW(t.decode({12}), Error);
+  EXPECT_THROW(SymbolTokenizer(95), Error);
+}
+
 TEST(Bpe, OverlappingPairsMergeLeftToRight) {
   // "aaaa" holds (a,a) three times overlapping but merges left to right into [aa, aa], so the
   // counts after the merge must make (aa, aa) the second merge.

@@ -420,6 +420,27 @@ TEST_F(TrainCli, BadSet) {
   EXPECT_NE(r.output.find("optim.nope"), std::string::npos) << r.output;
 }
 
+TEST_F(TrainCli, BadFlagsExitTwoSayingWhatIsWrong) {
+  ASSERT_EQ(
+      run_cli("train " + recipe() + " --quiet --set train.steps=2 --run-dir " + run("f")).code, 0);
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {"frobnicate", "unknown command 'frobnicate' (commands: recipe,"},
+      {"sample " + run("f") + " --tokens 99999999999999999999", "not in range 1 to 1000000"},
+      {"sample " + run("f") + " --tokens 0", "not in range 1 to 1000000"},
+      {"sample " + run("f") + " --temperature -1", "must be a number >= 0, got '-1'"},
+      {"attnmap " + run("f") + " --layer 0 --head -1 --text ab", "must be a number >= 0"},
+      {"attnmap " + run("f") + " --layer 0 --head 2 --text ab", "2 is not a head of layer 0"},
+  };
+  for (const Case& c : cases) {
+    const CliResult r = run_cli(c.args);
+    EXPECT_EQ(r.code, 2) << c.args << ": " << r.output;
+    EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << ": " << r.output;
+  }
+}
+
 TEST_F(TrainCli, ResumeWithAChangedRecipeIsRefused) {
   ASSERT_EQ(run_cli("train " + recipe() + " --quiet --stop-after 5 --run-dir " + run("x")).code, 0);
   CliResult r =
