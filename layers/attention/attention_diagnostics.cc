@@ -27,6 +27,21 @@ double mean(const std::vector<double>& v) {
   return s / static_cast<double>(v.size());
 }
 
+// One per-head statistic: its (layer, head) keys, the per-layer means and the mean over all.
+void add_head_statistic(std::map<std::string, double>& out, const std::string& stat,
+                        const std::map<std::pair<int, int>, double>& per_head) {
+  if (per_head.empty()) return;
+  std::map<int, std::vector<double>> layers;
+  std::vector<double> all;
+  for (const auto& [lh, v] : per_head) {
+    out[head_key(stat, lh.first, lh.second)] = v;
+    layers[lh.first].push_back(v);
+    all.push_back(v);
+  }
+  for (const auto& [layer, v] : layers) out[layer_key(stat, layer)] = mean(v);
+  out["attn/" + stat] = mean(all);
+}
+
 }  // namespace
 
 void AttentionDiagnostics::record_maps(int layer, const Tensor& positions,
@@ -172,31 +187,12 @@ std::vector<std::pair<std::string, double>> AttentionDiagnostics::values() const
     for (int s = 0; s < 3; ++s) out[std::string("attn/") + kStats[s]] = mean(all[s]);
     out["attn/sink_head_ratio"] = sink_heads / static_cast<double>(heads_.size());
   }
+  add_head_statistic(out, "domain_first_token_mass", domain_mass_);
+  add_head_statistic(out, "value_drain", value_drain_);
   if (!domain_mass_.empty()) {
-    std::map<int, std::vector<double>> dom_layers;
-    std::vector<double> dom_all;
     int dormant = 0;
-    for (const auto& [lh, m] : domain_mass_) {
-      out[head_key("domain_first_token_mass", lh.first, lh.second)] = m;
-      dom_layers[lh.first].push_back(m);
-      dom_all.push_back(m);
-      if (m > sink_threshold_) ++dormant;
-    }
-    for (const auto& [layer, v] : dom_layers)
-      out[layer_key("domain_first_token_mass", layer)] = mean(v);
-    out["attn/domain_first_token_mass"] = mean(dom_all);
+    for (const auto& [lh, m] : domain_mass_) dormant += m > sink_threshold_;
     out["attn/dormant_share"] = dormant / static_cast<double>(domain_mass_.size());
-  }
-  if (!value_drain_.empty()) {
-    std::map<int, std::vector<double>> drain_layers;
-    std::vector<double> drain_all;
-    for (const auto& [lh, r] : value_drain_) {
-      out[head_key("value_drain", lh.first, lh.second)] = r;
-      drain_layers[lh.first].push_back(r);
-      drain_all.push_back(r);
-    }
-    for (const auto& [layer, v] : drain_layers) out[layer_key("value_drain", layer)] = mean(v);
-    out["attn/value_drain"] = mean(drain_all);
   }
   double max_act = -1, peak = -1;
   for (const auto& [layer, m] : max_activation_) {

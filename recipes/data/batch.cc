@@ -22,6 +22,27 @@ GptInput gpt_input(const Batch& batch, Device device) {
   return in;
 }
 
+Batch make_batch(int64_t rows, int64_t seq_len, const std::vector<int32_t>& tokens,
+                 const std::vector<int32_t>& targets, const std::vector<int32_t>& positions,
+                 const std::vector<int32_t>& cu) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  ATTN_CHECK(n == rows * seq_len && targets.size() == tokens.size() &&
+                 positions.size() == tokens.size() && !cu.empty() && cu.back() == n,
+             "make_batch: {} rows of {} tokens, got {} tokens, {} targets, {} positions, "
+             "cu_seqlens ending at {}",
+             rows, seq_len, n, targets.size(), positions.size(), cu.empty() ? -1 : cu.back());
+  Batch b;
+  b.rows = rows;
+  b.seq_len = seq_len;
+  b.target_tokens =
+      std::count_if(targets.begin(), targets.end(), [](int32_t t) { return t != kIgnoreTarget; });
+  b.tokens = Tensor::from_vector<int32_t>({n}, tokens);
+  b.targets = Tensor::from_vector<int32_t>({n}, targets);
+  b.positions = Tensor::from_vector<int32_t>({n}, positions);
+  b.cu_seqlens = Tensor::from_vector<int32_t>({static_cast<int64_t>(cu.size())}, cu);
+  return b;
+}
+
 Batch select_rows(const Batch& batch, int64_t first, int64_t stride) {
   ATTN_CHECK(first >= 0 && stride >= 1 && first < std::max<int64_t>(batch.rows, 1),
              "select_rows: row {} step {} of {} rows", first, stride, batch.rows);
@@ -46,17 +67,8 @@ Batch select_rows(const Batch& batch, int64_t first, int64_t stride) {
     const int32_t shift = static_cast<int32_t>(begin) - out_cu.back();
     for (; piece < pieces && cu[piece + 1] <= end; ++piece) out_cu.push_back(cu[piece + 1] - shift);
   }
-  Batch b;
-  b.seq_len = T;
-  b.rows = static_cast<int64_t>(tokens.size()) / std::max<int64_t>(T, 1);
-  b.target_tokens =
-      std::count_if(targets.begin(), targets.end(), [](int32_t t) { return t != kIgnoreTarget; });
-  const int64_t n = static_cast<int64_t>(tokens.size());
-  b.tokens = Tensor::from_vector<int32_t>({n}, tokens);
-  b.targets = Tensor::from_vector<int32_t>({n}, targets);
-  b.positions = Tensor::from_vector<int32_t>({n}, positions);
-  b.cu_seqlens = Tensor::from_vector<int32_t>({static_cast<int64_t>(out_cu.size())}, out_cu);
-  return b;
+  return make_batch(static_cast<int64_t>(tokens.size()) / std::max<int64_t>(T, 1), T, tokens,
+                    targets, positions, out_cu);
 }
 
 }  // namespace attn

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "framework/core/tensor.h"
 #include "layers/models/gpt.h"
@@ -40,6 +41,12 @@ struct LoaderState {
   uint64_t cursor = 0;
   bool operator==(const LoaderState&) const = default;
 };
+
+// A batch of `rows` rows of `seq_len` tokens from the loaders' flat vectors (target_tokens
+// counted from the targets).
+Batch make_batch(int64_t rows, int64_t seq_len, const std::vector<int32_t>& tokens,
+                 const std::vector<int32_t>& targets, const std::vector<int32_t>& positions,
+                 const std::vector<int32_t>& cu_seqlens);
 
 // Rows first, first + stride, ... of a batch as a batch of their own (the deterministic
 // reduction's sample groups).

@@ -41,7 +41,6 @@ Batch BigramBackcopyLoader::next() {
   const int64_t n = rows_ * seq_len_;
   std::vector<int32_t> tokens, targets, positions, cu{0}, domain;
   tokens.reserve(n), targets.reserve(n), positions.reserve(n), domain.reserve(n);
-  int64_t target_tokens = 0;
   double optimal_nats = 0;
   for (int64_t j = 0; j < rows_; ++j) {
     const uint64_t g = state_.cursor + static_cast<uint64_t>(j * world_ + rank_);
@@ -54,19 +53,12 @@ Batch BigramBackcopyLoader::next() {
       positions.push_back(static_cast<int32_t>(t));
       domain.push_back(!padding && !task_->is_trigger(s[t]));
     }
-    if (!padding) target_tokens += seq_len_, optimal_nats += task_->optimal_nats(s);
+    if (!padding) optimal_nats += task_->optimal_nats(s);
     cu.push_back(static_cast<int32_t>(tokens.size()));
   }
   state_.cursor += static_cast<uint64_t>(rows_ * world_);
-  Batch b;
-  b.rows = rows_;
-  b.seq_len = seq_len_;
-  b.target_tokens = target_tokens;
+  Batch b = make_batch(rows_, seq_len_, tokens, targets, positions, cu);
   b.optimal_nats = optimal_nats;
-  b.tokens = Tensor::from_vector<int32_t>({n}, tokens);
-  b.targets = Tensor::from_vector<int32_t>({n}, targets);
-  b.positions = Tensor::from_vector<int32_t>({n}, positions);
-  b.cu_seqlens = Tensor::from_vector<int32_t>({static_cast<int64_t>(cu.size())}, cu);
   b.diagnostics_domain = Tensor::from_vector<int32_t>({n}, domain);
   return b;
 }

@@ -187,17 +187,7 @@ Batch TokenLoader::next() {
   state_.epoch += advanced / rows_per_epoch_;
   state_.cursor = advanced % rows_per_epoch_;
 
-  Batch b;
-  b.rows = rows_;
-  b.seq_len = seq_len_;
-  b.target_tokens =
-      std::count_if(targets.begin(), targets.end(), [](int32_t t) { return t != kIgnoreTarget; });
-  const int64_t count = static_cast<int64_t>(n);
-  b.tokens = Tensor::from_vector<int32_t>({count}, tokens);
-  b.targets = Tensor::from_vector<int32_t>({count}, targets);
-  b.positions = Tensor::from_vector<int32_t>({count}, positions);
-  b.cu_seqlens = Tensor::from_vector<int32_t>({static_cast<int64_t>(cu.size())}, cu);
-  return b;
+  return make_batch(rows_, seq_len_, tokens, targets, positions, cu);
 }
 
 }  // namespace attn

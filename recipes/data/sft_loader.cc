@@ -138,15 +138,10 @@ Batch SftLoader::next() {
   state_.epoch += advanced / n;
   state_.cursor = advanced % n;
 
-  Batch b;
+  Batch b = make_batch(rows_, seq_len_, tokens, targets, positions, cu);
+  ATTN_CHECK(b.target_tokens == target_tokens, "SftLoader: {} targets counted, {} in the rows",
+             target_tokens, b.target_tokens);
   const int64_t count = static_cast<int64_t>(tokens.size());
-  b.rows = rows_;
-  b.seq_len = seq_len_;
-  b.target_tokens = target_tokens;
-  b.tokens = Tensor::from_vector<int32_t>({count}, tokens);
-  b.targets = Tensor::from_vector<int32_t>({count}, targets);
-  b.positions = Tensor::from_vector<int32_t>({count}, positions);
-  b.cu_seqlens = Tensor::from_vector<int32_t>({static_cast<int64_t>(cu.size())}, cu);
   b.roles = Tensor::from_vector<int32_t>({count}, roles);
   if (how_.segment_mask) {
     b.segment_ids = Tensor::from_vector<int32_t>({count}, segment_ids);
