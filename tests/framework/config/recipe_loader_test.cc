@@ -58,6 +58,11 @@ TEST_P(BadRecipe, NamesWhereAndWhat) {
 // A table reads best one case per entry: keep clang-format from splitting every field.
 // clang-format off
 const BadCase kBadCases[] = {
+    // Sizes from user input are bounded before anything is allocated.
+    {"huge_width", "model {\n  width: 1000000000\n  heads: 1\n}\n", {},
+     "bad.textproto:2", "model.width: the model would have 4.8e+19 parameters"},
+    {"too_many_layers", "", {"model.layers=100000000"},
+     "--set model.layers=100000000", "model.layers: 100000000 blocks; attnlab builds at most 4096"},
     // Parse errors, located by the text-format parser.
     {"unknown_field", "name: \"x\"\nnmae: \"y\"\n", {},
      "bad.textproto:2", "has no field named \"nmae\". (did you mean \"name\"?)"},
