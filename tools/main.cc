@@ -1,6 +1,7 @@
 // attnlab: the command-line entry point. Each subcommand lives in its own file (command.h);
 // errors are reported here once, with a non-zero exit code (2 for bad input, 1 otherwise).
 #include <cstdio>
+#include <new>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -61,6 +62,11 @@ int main(int argc, char** argv) {
   } catch (const attn::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return e.exit_code();
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr,
+                 "error: out of memory: the run needs more than this machine has; lower "
+                 "data.batch_size, model.seq_len or model.width (or raise train.micro_batches)\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "framework/config/model_size.h"
 #include "framework/config/options.pb.h"
 #include "framework/config/recipe_internal.h"
 #include "framework/config/recipe_loader.h"
@@ -273,27 +274,26 @@ class Rules final : public RuleCheck {
   // so an absurd width or depth is a recipe error, not a crash or minutes of model building.
   void check_model_size() {
     const cfg::Model& m = r_.model();
-    const double w = m.width(), v = m.vocab_size(), layers = m.layers();
-    const double kv = m.kv_heads() > 0 ? m.kv_heads() : m.heads();
-    const double hd = w / m.heads(), hidden = m.mlp_ratio() * w;
-    const double mlp_mats = m.mlp() == cfg::Model::SWIGLU ? 3 : 2;
-    const double per_layer =
-        w * (m.heads() + 2 * kv) * hd + m.heads() * hd * w + mlp_mats * w * hidden + 4 * w + hidden;
-    const double params = v * w * (m.tied_head() ? 1 : 2) +
-                          (m.positional() == cfg::Model::LEARNED ? m.seq_len() * w : 0) +
-                          layers * per_layer + 2 * w;
+    const double layers = m.layers();
+    const double params = estimated_parameters(m);
     require(layers <= kMaxLayers, {"model.layers"},
             fmt::format("{} blocks; attnlab builds at most {}", m.layers(), kMaxLayers));
     require(params <= kMaxParameters, {"model.width", "model.layers", "model.vocab_size"},
             fmt::format("the model would have {:.3g} parameters ({:.3g} GiB of f32 weights); "
                         "attnlab trains at most {:.3g}",
                         params, params * 4 / (1024.0 * 1024 * 1024), kMaxParameters));
+    const double tokens = static_cast<double>(r_.data().batch_size()) * m.seq_len();
+    require(tokens <= kMaxTokens, {"data.batch_size", "model.seq_len"},
+            fmt::format("{} rows of {} tokens are {:.3g} tokens a step; batches index tokens with "
+                        "int32, so at most {}",
+                        r_.data().batch_size(), m.seq_len(), tokens, kMaxTokens));
   }
   // 4e10 f32 parameters are 150 GiB of weights alone (600 GiB with gradients and AdamW moments):
   // past any one machine this trainer runs on. Blocks are built one by one; 4096 of them is
   // already far deeper than any model studied here.
   static constexpr double kMaxParameters = 4e10;
   static constexpr int kMaxLayers = 4096;
+  static constexpr double kMaxTokens = 2147483647.0;
 
   void check_data() {
     const cfg::Data& d = r_.data();

@@ -87,8 +87,22 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
 }
 
 std::string read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) io_fail(path, "cannot open", errno);
+  // O_NONBLOCK so that a FIFO is refused below instead of blocking the open.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK);
+  if (fd < 0) {
+    const int err = errno;
+    // A path that names nothing readable is the caller's input (exit 2); EACCES, EIO and the
+    // like are the environment's (exit 1).
+    if (err == ENOENT || err == ENOTDIR || err == ELOOP)
+      throw Error(ErrorKind::kInput, path, fmt::format("cannot open: {}", std::strerror(err)));
+    io_fail(path, "cannot open", err);
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(ErrorKind::kInput, path, "not a regular file");
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   std::string out;
   char buf[1 << 16];
   for (;;) {

@@ -12,7 +12,8 @@ namespace attn {
 // removed).
 void write_file_atomic(const std::string& path, std::string_view bytes);
 
-// The whole file. Throws attn::Error(kIo) naming the path on failure (missing, directory, EIO).
+// The whole file. Throws attn::Error naming the path: kInput when the path names no regular file
+// (missing, a directory, a FIFO), kIo when reading fails (permissions, EIO).
 std::string read_file(const std::string& path);
 
 }  // namespace attn

@@ -46,8 +46,9 @@ bool parse_st_dtype(const std::string& s, DType* out) {
   return false;
 }
 
+// A malformed file is bad input (exit 2), like a bad recipe; only the OS failing us is kIo.
 [[noreturn]] void bad_file(const std::string& path, const std::string& what) {
-  throw Error(ErrorKind::kIo, path, what);
+  throw Error(ErrorKind::kInput, path, what);
 }
 
 struct Entry {
@@ -250,7 +251,7 @@ SafetensorsFile read_safetensors(const std::string& path) {
 const Tensor& SafetensorsFile::get(const std::string& name) const {
   for (const auto& [n, t] : tensors)
     if (n == name) return t;
-  throw Error(ErrorKind::kIo, path, fmt::format("no tensor named '{}'", name));
+  throw Error(ErrorKind::kInput, path, fmt::format("no tensor named '{}'", name));
 }
 
 bool SafetensorsFile::has(const std::string& name) const {

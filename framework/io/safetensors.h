@@ -27,13 +27,14 @@ struct SafetensorsFile {
   std::string path;  // for error messages
   std::map<std::string, std::string> metadata;
   std::vector<std::pair<std::string, Tensor>> tensors;  // file order (sorted by offset)
-  const Tensor& get(const std::string& name) const;     // kIo error naming the file if absent
+  const Tensor& get(const std::string& name) const;     // kInput error naming the file if absent
   bool has(const std::string& name) const;
 };
 
 // Reads and validates the whole file into CPU tensors. Any malformed input (short file, bad
 // JSON, unknown dtype, offsets out of range, overlapping or leaving holes, sizes not matching
-// the shape, duplicate names, non-string metadata) throws kIo naming the path and byte offset.
+// the shape, duplicate names, non-string metadata) throws kInput (bad input, exit 2) naming the
+// path and byte offset; failing to read the file at all is kIo.
 SafetensorsFile read_safetensors(const std::string& path);
 
 // Same validation on bytes already in memory; `path` only labels errors.

@@ -106,7 +106,7 @@ TokenShard decode_token_shard(const std::string& bytes, const std::string& path)
   if (size < kHeaderBytes) {
     if (size >= 8 && std::memcmp(bytes.data(), kMagic, 8) != 0)
       ATTN_FAIL(kInput, "{}: byte 0: not an attnlab token shard (bad magic)", path);
-    ATTN_FAIL(kIo, "{}: byte {}: truncated header: expected {} bytes, file has {}", path, size,
+    ATTN_FAIL(kInput, "{}: byte {}: truncated header: expected {} bytes, file has {}", path, size,
               kHeaderBytes, size);
   }
   if (std::memcmp(bytes.data(), kMagic, 8) != 0)
@@ -130,14 +130,15 @@ TokenShard decode_token_shard(const std::string& bytes, const std::string& path)
   // Bound the counts by the file size first so the size arithmetic below cannot overflow.
   const size_t width = dtype == kDtypeU16 ? 2 : 4;
   if (count > size || docs > size)
-    ATTN_FAIL(kIo, "{}: byte 16: header claims {} tokens and {} documents, file has {} bytes", path,
-              count, docs, size);
+    ATTN_FAIL(kInput, "{}: byte 16: header claims {} tokens and {} documents, file has {} bytes",
+              path, count, docs, size);
   const size_t tokens_at = kHeaderBytes;
   const size_t offsets_at = tokens_at + count * width;
   const size_t labels_at = offsets_at + (docs + 1) * 8;
   const size_t expected = labels_at + docs * 2;
   if (size != expected)
-    ATTN_FAIL(kIo, "{}: byte {}: {}: expected {} bytes for {} tokens and {} documents, file has {}",
+    ATTN_FAIL(kInput,
+              "{}: byte {}: {}: expected {} bytes for {} tokens and {} documents, file has {}",
               path, std::min(size, expected), size < expected ? "truncated" : "trailing bytes",
               expected, count, docs, size);
 

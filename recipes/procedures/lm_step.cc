@@ -80,12 +80,19 @@ StepResult update_on(const TrainingParts& p, const std::vector<Batch>& batches, 
   for (auto& [key, value] : r.attention_losses) value = sum_over_ranks(p.comm, value);
   sync.finish();
   r.loss = sync.sum_losses(part_loss);
-  if (!std::isfinite(r.loss))
+  // Both values are reduced over ranks, so every rank stops at the same step, before the
+  // optimizer touches the weights: the newest checkpoint stays the last good state.
+  auto refuse_non_finite = [&](const char* what, double value) {
+    if (std::isfinite(value)) return;
+    const std::string last = latest_complete_checkpoint(p.checkpoints_dir);
     throw Error(ErrorKind::kNumeric, fmt::format("step {}", step + 1),
-                fmt::format("training loss is {} (lr {:.3g}); lower optim.lr or set "
-                            "optim.grad_clip. Last checkpoint: {}",
-                            r.loss, lr, latest_complete_checkpoint(p.checkpoints_dir)));
+                fmt::format("{} is {} (lr {:.3g}); lower optim.lr or set optim.grad_clip. Last "
+                            "good checkpoint: {}",
+                            what, value, lr, last.empty() ? "none yet" : last));
+  };
+  refuse_non_finite("training loss", r.loss);
   r.grad_norm = sync.clip_grad_norm(p.recipe.optim().grad_clip());
+  refuse_non_finite("gradient norm", r.grad_norm);
   p.optimizer.step();
   sync.after_step();
   return r;

@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <vector>
+
+#include <fmt/ranges.h>
 
 #include "framework/core/error.h"
 #include "framework/io/file_util.h"
@@ -35,7 +38,8 @@ void fsync_dir(const fs::path& dir) {
 // step_<N> -> N, anything else -> -1.
 int64_t step_of(const fs::path& p) {
   const std::string name = p.filename().string();
-  if (name.rfind("step_", 0) != 0 || name.size() == 5) return -1;
+  // 18 digits keep n * 10 + d inside int64.
+  if (name.rfind("step_", 0) != 0 || name.size() == 5 || name.size() > 5 + 18) return -1;
   int64_t n = 0;
   for (size_t i = 5; i < name.size(); ++i) {
     if (name[i] < '0' || name[i] > '9') return -1;
@@ -69,16 +73,75 @@ std::vector<std::pair<std::string, Tensor>> named_params(const ParamStore& store
 
 }  // namespace
 
+namespace {
+
+// Protobuf parses many byte strings (the empty one included) as some message: a state is only
+// accepted when every field a trainer writes is present and plausible.
+void check_state(const CheckpointState& state, const fs::path& dir, const std::string& path) {
+  auto bad = [&](const std::string& what) { throw Error(ErrorKind::kInput, path, what); };
+  if (!state.GetReflection()->GetUnknownFields(state).empty())
+    bad("holds fields a CheckpointState does not have (corrupt, or not a state.pb)");
+  if (state.step() < 1) bad(fmt::format("step is {}, not a positive step count", state.step()));
+  const int64_t named = step_of(dir);
+  if (named >= 0 && named != state.step())
+    bad(fmt::format("says step {}, but its directory is {}", state.step(),
+                    dir.filename().string()));
+  if (state.world_size() < 1) bad(fmt::format("world_size is {}", state.world_size()));
+  if (state.recipe_hash().size() != 16) bad("has no recipe hash (corrupt, or not a state.pb)");
+  if (state.optimizer() != "adamw" && state.optimizer() != "sgd")
+    bad(fmt::format("optimizer '{}' is neither adamw nor sgd", state.optimizer()));
+  if (state.tokens_seen() < 0) bad(fmt::format("tokens_seen is {}", state.tokens_seen()));
+  if (!(state.elapsed_s() >= 0) || !std::isfinite(state.elapsed_s()))
+    bad(fmt::format("elapsed_s is {}", state.elapsed_s()));
+}
+
+}  // namespace
+
 CheckpointState read_checkpoint_state(const std::string& dir) {
-  if (!complete(dir)) throw Error(ErrorKind::kIo, dir, "incomplete checkpoint (no DONE marker)");
+  if (!complete(dir)) throw Error(ErrorKind::kInput, dir, "incomplete checkpoint (no DONE marker)");
+  return decode_checkpoint_state(read_file((fs::path(dir) / kState).string()), dir);
+}
+
+CheckpointState decode_checkpoint_state(const std::string& bytes, const std::string& dir) {
   CheckpointState state;
   const std::string state_path = (fs::path(dir) / kState).string();
-  if (!state.ParseFromString(read_file(state_path)))
-    throw Error(ErrorKind::kIo, state_path, "not a valid CheckpointState protobuf");
+  if (bytes.empty()) throw Error(ErrorKind::kInput, state_path, "is empty");
+  if (!state.ParseFromString(bytes))
+    throw Error(ErrorKind::kInput, state_path, "not a valid CheckpointState protobuf");
+  fs::path named = fs::path(dir).lexically_normal();
+  if (named.filename().empty()) named = named.parent_path();  // "step_4/"
+  check_state(state, named, state_path);
   return state;
 }
 
 namespace {
+
+// Index of the first NaN or inf in a host tensor, -1 when all are finite (integers always are).
+template <typename T>
+int64_t first_non_finite(const T* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(static_cast<double>(v[i]))) return i;
+  return -1;
+}
+
+// Weights that are NaN or inf would evaluate to `val loss nan` and sample garbage: a checkpoint
+// holding them is refused by name, like any other corruption.
+void refuse_non_finite(const SafetensorsFile& file, const std::string& path) {
+  for (const auto& [name, t] : file.tensors) {
+    int64_t at = -1;
+    if (t.dtype() == DType::kF32) at = first_non_finite(t.data<float>(), t.numel());
+    if (t.dtype() == DType::kF64) at = first_non_finite(t.data<double>(), t.numel());
+    if (t.dtype() == DType::kBF16) {
+      const std::vector<float> v = t.to_vector<float>();
+      at = first_non_finite(v.data(), t.numel());
+    }
+    if (at >= 0)
+      throw Error(ErrorKind::kInput, path,
+                  fmt::format("tensor '{}' holds {} at element {}: the run had diverged when this "
+                              "was written; use an earlier checkpoint",
+                              name, t.to_vector<double>()[at], at));
+  }
+}
 
 // Everything a checkpoint holds, read and checked against the model before anything is copied.
 struct LoadedCheckpoint {
@@ -110,7 +173,11 @@ LoadedCheckpoint read_checkpoint(const fs::path& dir, const ParamStore& store, b
           ErrorKind::kInput, (dir / kModel).string(),
           fmt::format("holds parameter '{}' ({}), which the model does not have", name, t.str()));
   }
-  if (optimizer) c.optimizer = read_safetensors((dir / kOptimizer).string());
+  refuse_non_finite(c.model, (dir / kModel).string());
+  if (optimizer) {
+    c.optimizer = read_safetensors((dir / kOptimizer).string());
+    refuse_non_finite(c.optimizer, (dir / kOptimizer).string());
+  }
   return c;
 }
 
@@ -136,6 +203,14 @@ std::string save_checkpoint(const std::string& checkpoints_dir, const ParamStore
   fs::remove_all(tmp, ec);
   fs::create_directory(tmp, ec);
   if (ec) throw Error(ErrorKind::kIo, tmp.string(), "cannot create: " + ec.message());
+  // A failed write (disk full, permissions) leaves no temporary directory behind.
+  struct RemoveUnlessRenamed {
+    const fs::path& dir;
+    ~RemoveUnlessRenamed() {
+      std::error_code ignored;
+      fs::remove_all(dir, ignored);
+    }
+  } cleanup{tmp};
 
   const std::map<std::string, std::string> meta{{"format", "pt"},
                                                 {"step", std::to_string(state.step())},
@@ -151,10 +226,14 @@ std::string save_checkpoint(const std::string& checkpoints_dir, const ParamStore
   // Replace an existing step_<N> (a resumed run passing the same step again) without a moment
   // in which neither the old nor the new one exists under its final name.
   const fs::path old = root / fmt::format(".{}.old.{}", name, ::getpid());
-  if (fs::exists(final_dir)) fs::rename(final_dir, old, ec);
-  fs::rename(tmp, final_dir, ec);
-  if (ec)
+  const bool replacing = fs::exists(final_dir);
+  if (replacing) fs::rename(final_dir, old, ec);
+  if (!ec) fs::rename(tmp, final_dir, ec);
+  if (ec) {
+    std::error_code ignored;
+    if (replacing && !fs::exists(final_dir)) fs::rename(old, final_dir, ignored);
     throw Error(ErrorKind::kIo, final_dir.string(), "cannot rename into place: " + ec.message());
+  }
   fsync_dir(root);
   fs::remove_all(old, ec);
 
@@ -189,6 +268,7 @@ std::optional<CheckpointState> resume_latest(const std::string& checkpoints_dir,
                                              Optimizer& optimizer,
                                              const std::function<void(const std::string&)>& warn,
                                              std::string* loaded_dir) {
+  std::vector<std::string> corrupt;  // complete (DONE) checkpoints that did not load
   for (const fs::path& d : checkpoint_dirs(checkpoints_dir)) {
     try {
       CheckpointState s = load_checkpoint(d.string(), store, optimizer);
@@ -196,8 +276,16 @@ std::optional<CheckpointState> resume_latest(const std::string& checkpoints_dir,
       return s;
     } catch (const Error& e) {
       if (warn) warn(fmt::format("skipping checkpoint {}: {}", d.string(), e.what()));
+      if (complete(d)) corrupt.push_back(fmt::format("{}: {}", d.filename().string(), e.what()));
     }
   }
+  // Only a crash before the first DONE may start over; restarting past corrupt checkpoints would
+  // discard the run (and its metrics) without being asked to.
+  if (!corrupt.empty())
+    throw Error(ErrorKind::kInput, checkpoints_dir,
+                fmt::format("--resume: none of the {} complete checkpoints loads ({}); repair or "
+                            "remove them, or start a new run with --run-dir",
+                            corrupt.size(), fmt::join(corrupt, "; ")));
   return std::nullopt;
 }
 

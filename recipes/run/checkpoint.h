@@ -28,12 +28,17 @@ CheckpointState load_checkpoint(const std::string& dir, ParamStore& store, Optim
 
 // The state.pb of a complete checkpoint directory, without its tensors.
 CheckpointState read_checkpoint_state(const std::string& dir);
+// The same from the bytes of a state.pb in `dir`: refuses (kInput, naming `dir`/state.pb) empty
+// or unparsable bytes, unknown fields, and implausible values (step < 1 or not the step_<N> of
+// `dir`, no world size, recipe hash or optimizer, negative counts).
+CheckpointState decode_checkpoint_state(const std::string& bytes, const std::string& dir);
 
 // Loads only the weights of a checkpoint (eval, sample); names and shapes must match the model.
 CheckpointState load_weights(const std::string& dir, ParamStore& store);
 
 // Newest loadable checkpoint under `checkpoints_dir`: incomplete or corrupt ones are reported
-// through `warn` (naming the directory and why) and skipped. nullopt when none loads.
+// through `warn` (naming the directory and why) and skipped. nullopt when there is no complete
+// checkpoint; throws Error(kInput) listing each when complete ones exist but none loads.
 std::optional<CheckpointState> resume_latest(const std::string& checkpoints_dir, ParamStore& store,
                                              Optimizer& optimizer,
                                              const std::function<void(const std::string&)>& warn,

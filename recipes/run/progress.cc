@@ -96,6 +96,15 @@ void Progress::message(const std::string& text) {
   }
 }
 
+void Progress::warn(const std::string& text) {
+  if (!out_) return;
+  if (quiet_) {
+    std::fprintf(stderr, "warning: %s\n", text.c_str());
+    return;
+  }
+  message("warning: " + text);
+}
+
 void Progress::finish() {
   if (quiet_ || !out_ || !tty_ || !drawn_) return;
   draw();  // the newest values, which throttling may have skipped

@@ -24,6 +24,9 @@ class Progress {
   void update(int64_t step, double loss, double tokens_per_s);
   // Prints `text` on its own line above the progress line (which is redrawn below it).
   void message(const std::string& text);
+  // "warning: text", printed even when quiet (to stderr then): what a user must not miss. A
+  // Progress without `out` (ranks other than 0) prints nothing.
+  void warn(const std::string& text);
   // Ends the progress line (the terminal's cursor moves to a fresh line).
   void finish();
 

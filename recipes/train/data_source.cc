@@ -1,5 +1,8 @@
 #include "recipes/train/data_source.h"
 
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <filesystem>
 
 #include "framework/core/error.h"
@@ -167,7 +170,10 @@ DataSource open_data_source(const cfg::Recipe& r) {
   if (d.train.empty() && !d.bigram_backcopy) load_examples(r, d);
   // Every shard is read and validated here, before a run directory is created, so a corrupt
   // or mismatched shard fails the run up front and names the file.
-  for (const auto* split : {&d.train, &d.val})
+  for (const auto* split : {&d.train, &d.val}) {
+    // Next-token targets of the split: a document of n tokens has n - 1 (n after a BOS). With
+    // none, the loss is a mean over nothing and a run would "train" to 0.
+    int64_t targets = 0;
     for (const std::string& path : *split) {
       if (!std::filesystem::exists(path))
         throw Error(ErrorKind::kInput, path, "token shard not found");
@@ -179,7 +185,15 @@ DataSource open_data_source(const cfg::Recipe& r) {
                                 shard.vocab_size, r.model().vocab_size(), tokenizer_name(r),
                                 d.bos >= 0 ? ", plus BOS" : ""));
       if (shard.tokens.empty()) throw Error(ErrorKind::kInput, path, "token shard is empty");
+      for (size_t doc = 0; doc + 1 < shard.doc_offsets.size(); ++doc)
+        targets += std::max<int64_t>(
+            0, static_cast<int64_t>(shard.doc_length(doc)) - (d.bos >= 0 ? 0 : 1));
     }
+    if (!split->empty() && targets == 0)
+      throw Error(ErrorKind::kInput, fmt::format("{}", fmt::join(*split, ", ")),
+                  "no document has two tokens, so there is no next token to predict (the split "
+                  "needs a document of at least 2 tokens)");
+  }
   d.token_bytes.resize(r.model().vocab_size());
   for (int32_t id = 0; id < r.model().vocab_size(); ++id)
     d.token_bytes[id] = static_cast<double>(d.tokenizer->decode({id}).size());

@@ -1,9 +1,11 @@
 #include "recipes/train/from_recipe.h"
 
 #include <fnmatch.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "framework/config/model_size.h"
 #include "framework/core/error.h"
 #include "framework/kernels/cuda/runtime.h"
 #include "optim/adamw.h"
@@ -138,6 +140,25 @@ Device train_device(const config::Recipe& r, int local_rank) {
   const int index = local_rank % gpus;
   cuda::set_device(index);
   return Device::cuda(index);
+}
+
+void check_fits_host_memory(const config::Recipe& r, int world_size) {
+  if (r.train().device() == cfg::CUDA) return;  // the CUDA allocator names what it lacks
+  const double rows = static_cast<double>(r.data().batch_size()) /
+                      (static_cast<double>(r.train().micro_batches()) * world_size);
+  const config::StepMemory need =
+      config::estimated_step_memory(r.model(), rows * static_cast<double>(r.model().seq_len()));
+  const double have =
+      static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+  if (have <= 0 || need.total() <= have) return;
+  constexpr double GiB = 1024.0 * 1024 * 1024;
+  throw Error(ErrorKind::kConfig, "data.batch_size, model.seq_len",
+              fmt::format("a training step would need about {:.3g} GiB ({:.3g} GiB of weights, "
+                          "gradients and moments; {:.3g} GiB of activations for {:g} rows of {} "
+                          "tokens per rank), this machine has {:.3g} GiB: lower data.batch_size "
+                          "or model.seq_len, or raise train.micro_batches",
+                          need.total() / GiB, need.weights / GiB, need.activations / GiB, rows,
+                          r.model().seq_len(), have / GiB));
 }
 
 }  // namespace attn

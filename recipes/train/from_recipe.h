@@ -22,5 +22,10 @@ void freeze_parameters(const config::Recipe& recipe, ParamStore& store);
 // The device this rank trains on (train.device): the CPU, or GPU `local_rank` mod the number of
 // GPUs, made the current CUDA device. A config error when the binary or machine has no GPU.
 Device train_device(const config::Recipe& recipe, int local_rank);
+// Refuses a CPU run whose estimated peak step memory (config::estimated_step_memory of one
+// rank's micro-batch) exceeds this machine's physical memory, naming the fields and the bytes:
+// an absurd data.batch_size or model.seq_len is an error before anything is allocated, not an
+// OOM kill or std::bad_alloc minutes later.
+void check_fits_host_memory(const config::Recipe& recipe, int world_size);
 
 }  // namespace attn

@@ -89,7 +89,7 @@ class Trainer {
         fast_weights_(DType::kF32, store_.device()),
         model_(store_, gpt_config(recipe), focus_sft_adapters(recipe, fast_weights_)),
         executor_(make_core_attention_executor(recipe, comm_)),
-        progress_(recipe.train().steps(), options.quiet || !lead_, stdout) {
+        progress_(recipe.train().steps(), options.quiet, lead_ ? stdout : nullptr) {
     model_.set_executor(executor_.get());
     attention_losses_ =
         make_attention_losses(recipe.losses(), recipe.model().layers(), recipe.model().heads());
@@ -401,11 +401,11 @@ class Trainer {
   // True when a checkpoint of this run was loaded.
   bool resume() {
     std::string dir;
-    auto warn = [&](const std::string& w) { progress_.message("warning: " + w); };
+    auto warn = [&](const std::string& w) { progress_.warn(w); };
     std::optional<CheckpointState> s =
         resume_latest(run_.checkpoints(), store_, *optimizer_, warn, &dir);
     if (!s) {
-      progress_.message("no complete checkpoint in " + run_.checkpoints() + ": starting at step 0");
+      progress_.warn("no complete checkpoint in " + run_.checkpoints() + ": starting at step 0");
       if (lead_) truncate_metrics_after(run_.metrics(), 0);
       return false;
     }
@@ -457,6 +457,7 @@ TrainResult train(const config::Recipe& recipe, const TrainOptions& options) {
   CudaMatmulPrecisionScope precision(recipe.train().precision() == attnlab::config::BF16
                                          ? MatmulPrecision::kBf16
                                          : MatmulPrecision::kF32);
+  check_fits_host_memory(recipe, options.comm ? options.comm->world_size() : 1);
   Trainer trainer(recipe, options);
   return trainer.run();
 }

@@ -2,6 +2,8 @@
 // kind of corrupt file (bytes written by hand), atomic whole-file writes, and PyTorch interop.
 #include "framework/io/safetensors.h"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -37,14 +39,15 @@ std::string raw_file(const std::string& json, const std::string& data, int64_t l
   return out + json + data;
 }
 
-// Expects decoding to throw kIo naming the path, with `fragment` in the message.
+// Expects decoding to throw kInput (a malformed file is bad input, exit 2) naming the path, with
+// `fragment` in the message.
 void expect_rejected(const std::string& bytes, const std::string& fragment) {
   SCOPED_TRACE(fragment);
   try {
     decode_safetensors(bytes, "bad.safetensors");
     ADD_FAILURE() << "accepted a corrupt file";
   } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
     EXPECT_EQ(e.where(), "bad.safetensors");
     EXPECT_NE(e.message().find(fragment), std::string::npos) << e.message();
   }
@@ -145,7 +148,7 @@ TEST(Safetensors, MissingTensorNamesTheFile) {
     f.get("y");
     FAIL() << "no throw";
   } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
     EXPECT_EQ(e.where(), "ckpt/model.safetensors");
     EXPECT_NE(e.message().find("'y'"), std::string::npos);
   }
@@ -238,11 +241,22 @@ TEST(FileUtil, ErrorsNameThePath) {
         read_file(missing);
       ADD_FAILURE() << "no throw";
     } catch (const Error& e) {
-      EXPECT_EQ(e.kind(), ErrorKind::kIo);
+      // Writing into a missing directory is the environment failing (exit 1); reading a path
+      // that names nothing is the caller's input (exit 2).
+      EXPECT_EQ(e.kind(), which == 0 ? ErrorKind::kIo : ErrorKind::kInput);
       EXPECT_EQ(e.where(), missing);
     }
   }
   EXPECT_THROW(read_file(dir.string()), Error);  // a directory is not a file
+  const std::string fifo = (dir / "fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  try {
+    read_file(fifo);  // must not block waiting for a writer
+    ADD_FAILURE() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+  }
   EXPECT_THROW(read_safetensors(missing), Error);
 }
 

@@ -101,7 +101,7 @@ TEST(TokenShard, MissingFileNamesPath) {
     read_token_shard("/nonexistent/attnlab/x.bin");
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
     EXPECT_NE(std::string(e.what()).find("/nonexistent/attnlab/x.bin"), std::string::npos);
   }
 }
@@ -148,7 +148,7 @@ TEST(TokenShard, EveryCorruptionIsRejectedWithPathAndOffset) {
     EXPECT_NE(msg.find("corrupt.bin"), std::string::npos) << c.name << ": " << msg;
     EXPECT_NE(msg.find(c.expect), std::string::npos) << c.name << ": " << msg;
     EXPECT_NE(msg.find(c.byte), std::string::npos) << c.name << ": " << msg;
-    EXPECT_TRUE(kind == ErrorKind::kIo || kind == ErrorKind::kInput) << c.name;
+    EXPECT_EQ(kind, ErrorKind::kInput) << c.name;  // exit 2: bad input
   }
   EXPECT_EQ(decode_error(good), "");
 }

@@ -95,12 +95,12 @@ TEST_F(MetricsLogTest, BadMiddleLineNamesLineAndOffset) {
   EXPECT_THROW(read_metrics(path_), Error);
 }
 
-TEST_F(MetricsLogTest, MissingFileIsAnIoError) {
+TEST_F(MetricsLogTest, MissingFileIsAnInputError) {
   try {
     read_metrics((dir_ / "nope.jsonl").string());
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::kIo);
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
     EXPECT_NE(std::string(e.what()).find("nope.jsonl"), std::string::npos);
   }
 }

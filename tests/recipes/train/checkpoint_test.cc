@@ -1,10 +1,12 @@
 // Checkpoints: round trip of weights and optimizer state, validation before anything is
-// modified, incomplete and corrupt checkpoints skipped, keep_last pruning.
+// modified, incomplete and corrupt checkpoints skipped (but never all of them silently),
+// implausible states and non-finite weights refused, keep_last pruning, no temporaries left.
 #include "recipes/run/checkpoint.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -49,7 +51,9 @@ CheckpointState state_at(int64_t step) {
   CheckpointState s;
   s.set_step(step);
   s.set_seed(1);
-  s.set_recipe_hash("abc");
+  s.set_recipe_hash("0123456789abcdef");
+  s.set_world_size(1);
+  s.set_optimizer("adamw");
   s.mutable_data()->set_cursor(static_cast<uint64_t>(step) * 10);
   return s;
 }
@@ -135,6 +139,101 @@ TEST_F(Checkpoint, NoCheckpointMeansNothingToResume) {
   EXPECT_FALSE(resume_latest(dir_, a.store, *a.opt, [&](const std::string&) { ++warnings; }));
   EXPECT_EQ(warnings, 0);
   EXPECT_EQ(latest_complete_checkpoint(dir_), "");
+}
+
+// Restarting at step 0 past checkpoints that exist would throw the run away: refused, naming each.
+TEST_F(Checkpoint, ResumeRefusesWhenEveryCompleteCheckpointIsCorrupt) {
+  Model a;
+  save_checkpoint(dir_, a.store, a.opt->state(), state_at(2), 0);
+  save_checkpoint(dir_, a.store, a.opt->state(), state_at(4), 0);
+  std::ofstream(dir_ + "/step_2/model.safetensors") << "garbage";
+  std::ofstream(dir_ + "/step_4/state.pb", std::ios::trunc).close();
+  Model b;
+  try {
+    resume_latest(dir_, b.store, *b.opt, nullptr);
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
+    const std::string what = e.what();
+    EXPECT_NE(what.find("none of the 2 complete checkpoints"), std::string::npos) << what;
+    EXPECT_NE(what.find("step_4: "), std::string::npos) << what;
+    EXPECT_NE(what.find("is empty"), std::string::npos) << what;
+    EXPECT_NE(what.find("step_2: "), std::string::npos) << what;
+  }
+}
+
+// Protobuf parses nearly any bytes as some message; a state is accepted only when plausible.
+TEST_F(Checkpoint, ImplausibleStatesAreRefusedByName) {
+  Model a;
+  const std::string path = save_checkpoint(dir_, a.store, a.opt->state(), state_at(3), 0);
+  const std::string good = [&] {
+    std::ifstream in(path + "/state.pb", std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  auto state_with = [&](auto edit) {
+    CheckpointState s;
+    EXPECT_TRUE(s.ParseFromString(good));
+    edit(s);
+    return s.SerializeAsString();
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", "is empty"},
+      {std::string("\x08\x05", 2), "says step 5, but its directory is step_3"},
+      {good + std::string("\xf8\x07\x01", 3), "fields a CheckpointState does not have"},
+      {state_with([](CheckpointState& s) { s.set_world_size(0); }), "world_size is 0"},
+      {state_with([](CheckpointState& s) { s.set_recipe_hash(""); }), "no recipe hash"},
+      {state_with([](CheckpointState& s) { s.set_optimizer("lion"); }), "'lion'"},
+      {state_with([](CheckpointState& s) { s.set_tokens_seen(-1); }), "tokens_seen is -1"},
+      {state_with([](CheckpointState& s) { s.set_elapsed_s(std::nan("")); }), "elapsed_s is nan"},
+      {state_with([](CheckpointState& s) { s.set_step(0); }), "not a positive step"},
+  };
+  for (const auto& [bytes, fragment] : cases) {
+    std::ofstream(path + "/state.pb", std::ios::binary | std::ios::trunc) << bytes;
+    try {
+      read_checkpoint_state(path);
+      ADD_FAILURE() << "accepted: " << fragment;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kInput) << fragment;
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST_F(Checkpoint, NonFiniteWeightsAreRefusedBeforeAnythingChanges) {
+  for (const double bad : {std::nan(""), HUGE_VAL}) {
+    Model a;
+    a.store.params()[0].tensor.data<float>()[5] = static_cast<float>(bad);
+    const std::string path = save_checkpoint(dir_, a.store, a.opt->state(), state_at(1), 0);
+    Model b;
+    const auto before = weights(b.store);
+    try {
+      load_weights(path, b.store);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kInput);
+      EXPECT_NE(std::string(e.what()).find("tensor 'w' holds"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("at element 5"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(weights(b.store), before);
+    fs::remove_all(dir_);
+  }
+}
+
+// A write that fails half-way (here: an undefined optimizer tensor, as a full disk would) leaves
+// the previous checkpoint as it was and no temporary directory.
+TEST_F(Checkpoint, FailedWriteLeavesNoTemporaryAndKeepsThePreviousCheckpoint) {
+  Model a;
+  save_checkpoint(dir_, a.store, a.opt->state(), state_at(1), 0);
+  NamedTensors broken = a.opt->state();
+  broken.emplace_back("broken", Tensor());
+  EXPECT_THROW(save_checkpoint(dir_, a.store, broken, state_at(2), 0), Error);
+  EXPECT_THROW(save_checkpoint(dir_, a.store, broken, state_at(1), 0), Error);  // a replacement
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"step_1"});
+  Model b;
+  EXPECT_EQ(resume_latest(dir_, b.store, *b.opt, nullptr)->step(), 1);
+  EXPECT_EQ(weights(b.store), weights(a.store));
 }
 
 }  // namespace
