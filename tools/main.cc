@@ -36,19 +36,25 @@ int main(int argc, char** argv) {
   add(attn::cli::add_attnmap_command);
   add(attn::cli::add_cad_sim_command);
 
-  // CLI11 would only say that a subcommand is required; name the word it did not know.
-  if (argc > 1 && argv[1][0] != '-') {
+  // CLI11 would only say that a subcommand is required; name the word it did not know, at the
+  // top level and under a command with subcommands of its own (`attnlab data frobnicate`).
+  CLI::App* level = &app;
+  for (int i = 1; i < argc && argv[i][0] != '-'; ++i) {
+    const std::vector<CLI::App*> subs = level->get_subcommands({});
+    if (subs.empty()) break;
     std::string names;
-    bool known = false;
-    for (const auto& [cmd, run] : commands) {
-      known = known || cmd->get_name() == argv[1];
-      names += (names.empty() ? "" : ", ") + cmd->get_name();
+    CLI::App* next = nullptr;
+    for (CLI::App* sub : subs) {
+      if (sub->get_name() == argv[i]) next = sub;
+      names += (names.empty() ? "" : ", ") + sub->get_name();
     }
-    if (!known) {
-      std::fprintf(stderr, "error: unknown command '%s' (commands: %s; see --help)\n", argv[1],
+    if (!next) {
+      std::fprintf(stderr, "error: unknown command '%s' (%s: %s; see --help)\n", argv[i],
+                   level == &app ? "commands" : (level->get_name() + " commands").c_str(),
                    names.c_str());
       return 2;
     }
+    level = next;
   }
   try {
     app.parse(argc, argv);

@@ -13,6 +13,8 @@
 
 #include <fmt/ranges.h>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "framework/core/error.h"
 #include "framework/io/file_util.h"
 #include "framework/io/safetensors.h"
@@ -106,6 +108,9 @@ CheckpointState decode_checkpoint_state(const std::string& bytes, const std::str
   CheckpointState state;
   const std::string state_path = (fs::path(dir) / kState).string();
   if (bytes.empty()) throw Error(ErrorKind::kInput, state_path, "is empty");
+  // The error below says what is wrong; protobuf's own log lines (invalid UTF-8 ...) only add
+  // noise on stderr.
+  const google::protobuf::LogSilencer quiet;
   if (!state.ParseFromString(bytes))
     throw Error(ErrorKind::kInput, state_path, "not a valid CheckpointState protobuf");
   fs::path named = fs::path(dir).lexically_normal();

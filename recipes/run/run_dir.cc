@@ -49,7 +49,7 @@ RunDir open_run_dir(const config::Recipe& recipe, const std::string& override_di
   const fs::path root(run.root);
   std::error_code ec;
   if (fs::exists(root, ec) && !fs::is_directory(root, ec))
-    throw Error(ErrorKind::kIo, run.root, "exists and is not a directory");
+    throw Error(ErrorKind::kInput, run.root, "exists and is not a directory");
 
   if (!resume) {
     const std::string marker = existing_run_marker(root);

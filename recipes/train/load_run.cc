@@ -20,6 +20,10 @@ CheckpointLocation locate_checkpoint(const std::string& path) {
   if (fs::exists(p / "DONE", ec)) {
     loc.checkpoint = path;
     loc.run_dir = p.parent_path().parent_path().string();
+  } else if (fs::exists(p / "model.safetensors", ec) || fs::exists(p / "state.pb", ec)) {
+    throw Error(ErrorKind::kInput, path,
+                "incomplete checkpoint (no DONE marker): its writer did not finish; pass the run "
+                "directory to use its newest complete checkpoint");
   } else {
     loc.run_dir = path;
     loc.checkpoint = latest_complete_checkpoint((p / "checkpoints").string());

@@ -83,8 +83,7 @@ class Trainer {
         device_comm_(options.device_comm ? *options.device_comm : comm_),
         lead_(comm_.rank() == 0),
         data_(open_data_source(recipe)),
-        run_(lead_ ? open_run_dir(recipe, options.run_dir, options.resume)
-                   : RunDir{run_dir_path(recipe, options.run_dir)}),
+        run_(RunDir{run_dir_path(recipe, options.run_dir)}),
         store_(DType::kF32, train_device(recipe, gpu_slot(device_comm_, comm_))),
         fast_weights_(DType::kF32, store_.device()),
         model_(store_, gpt_config(recipe), focus_sft_adapters(recipe, fast_weights_)),
@@ -103,6 +102,9 @@ class Trainer {
     freeze_parameters(recipe, store_);
     schedule_ = schedule_options(recipe);
     set_up_parallelism();
+    // Last, so that a recipe refused while building the model or optimizer leaves no run
+    // directory behind.
+    if (lead_) run_ = open_run_dir(recipe, options.run_dir, options.resume);
   }
 
   TrainResult run() {

@@ -10,37 +10,10 @@
 
 #include "framework/core/error.h"
 #include "parallel/cad/plan_codec.h"
+#include "tests/support/mutation_fuzz.h"
 
 namespace attn::cad {
 namespace {
-
-std::string mutate(std::string s, const std::string& other, std::mt19937_64& rng) {
-  const int edits = 1 + static_cast<int>(rng() % 4);
-  for (int e = 0; e < edits; ++e) {
-    const size_t n = s.size();
-    const size_t at = n ? rng() % n : 0;
-    switch (rng() % 6) {
-      case 0:
-        if (n) s[at] = static_cast<char>(s[at] ^ (1u << (rng() % 8)));
-        break;
-      case 1:
-        if (n) s[at] = static_cast<char>(rng());
-        break;
-      case 2:
-        s.insert(at, 1 + rng() % 8, static_cast<char>(rng()));
-        break;
-      case 3:
-        if (n) s.erase(at, 1 + rng() % std::min<size_t>(n - at, 8));
-        break;
-      case 4:
-        s.resize(n ? rng() % n : 0);
-        break;
-      default:  // splice: a prefix of this plan and a suffix of another
-        s = s.substr(0, at) + other.substr(other.empty() ? 0 : rng() % other.size());
-    }
-  }
-  return s;
-}
 
 TEST(CadPlanCodecFuzz, HundredThousandMutantsDecodeOrFailByName) {
   std::mt19937_64 rng(20261204);
@@ -60,7 +33,7 @@ TEST(CadPlanCodecFuzz, HundredThousandMutantsDecodeOrFailByName) {
   int accepted = 0, rejected = 0;
   for (int i = 0; i < 100000; ++i) {
     const Seed& s = seeds[rng() % seeds.size()];
-    const std::string bytes = mutate(s.bytes, seeds[rng() % seeds.size()].bytes, rng);
+    const std::string bytes = test::mutate(s.bytes, seeds[rng() % seeds.size()].bytes, rng);
     try {
       const Plan p = decode_plan(bytes, s.layout);
       check_plan(s.layout, p);
