@@ -1,5 +1,8 @@
 #include "recipes/run/fault_injection.h"
 
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdlib>
 
 #include "framework/core/error.h"
@@ -8,19 +11,37 @@ namespace attn {
 
 namespace {
 
-bool injected(const std::string& point) {
+// "POINT" (throw), "kill@POINT" or "hang@POINT" when ATTNLAB_FAULT_INJECT names `point`.
+enum class Fault { kNone, kThrow, kKill, kHang };
+
+Fault injected(const std::string& point) {
   const char* v = std::getenv("ATTNLAB_FAULT_INJECT");
-  return v && point == v;
+  if (!v) return Fault::kNone;
+  const std::string s = v;
+  if (s == point) return Fault::kThrow;
+  if (s == "kill@" + point) return Fault::kKill;
+  if (s == "hang@" + point) return Fault::kHang;
+  return Fault::kNone;
 }
 
 }  // namespace
 
 void crash_if_injected(const std::string& point) {
-  if (injected(point)) std::_Exit(75);
+  if (injected(point) == Fault::kThrow) std::_Exit(75);
 }
 
-void throw_if_injected(const std::string& point) {
-  if (injected(point)) ATTN_FAIL(kInternal, "injected fault at {}", point);
+void fault_if_injected(const std::string& point) {
+  switch (injected(point)) {
+    case Fault::kNone:
+      return;
+    case Fault::kThrow:
+      ATTN_FAIL(kInternal, "injected fault at {}", point);
+    case Fault::kKill:
+      std::raise(SIGKILL);
+      return;
+    case Fault::kHang:
+      for (;;) ::pause();  // a rank stuck outside any collective: only the watchdog ends it
+  }
 }
 
 }  // namespace attn

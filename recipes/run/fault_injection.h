@@ -9,8 +9,9 @@ namespace attn {
 // _Exit(75) without unwinding when ATTNLAB_FAULT_INJECT == point (e.g. "checkpoint_midway").
 void crash_if_injected(const std::string& point);
 
-// Throws attn::Error (kInternal, "injected fault at <point>") when ATTNLAB_FAULT_INJECT ==
-// point (e.g. "step_3_rank_1").
-void throw_if_injected(const std::string& point);
+// When ATTNLAB_FAULT_INJECT names `point` (e.g. "step_3_rank_1"): "<point>" throws attn::Error
+// (kInternal, "injected fault at <point>"), "kill@<point>" raises SIGKILL, "hang@<point>"
+// blocks forever (a hung rank).
+void fault_if_injected(const std::string& point);
 
 }  // namespace attn
