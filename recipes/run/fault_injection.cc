@@ -11,8 +11,9 @@ namespace attn {
 
 namespace {
 
-// "POINT" (throw), "kill@POINT" or "hang@POINT" when ATTNLAB_FAULT_INJECT names `point`.
-enum class Fault { kNone, kThrow, kKill, kHang };
+// "POINT" (throw), "kill@POINT", "hang@POINT" or "nan@POINT" when ATTNLAB_FAULT_INJECT names
+// `point`.
+enum class Fault { kNone, kThrow, kKill, kHang, kNan };
 
 Fault injected(const std::string& point) {
   const char* v = std::getenv("ATTNLAB_FAULT_INJECT");
@@ -21,6 +22,7 @@ Fault injected(const std::string& point) {
   if (s == point) return Fault::kThrow;
   if (s == "kill@" + point) return Fault::kKill;
   if (s == "hang@" + point) return Fault::kHang;
+  if (s == "nan@" + point) return Fault::kNan;
   return Fault::kNone;
 }
 
@@ -30,7 +32,7 @@ void crash_if_injected(const std::string& point) {
   if (injected(point) == Fault::kThrow) std::_Exit(75);
 }
 
-void fault_if_injected(const std::string& point) {
+void fault_if_injected(const std::string& point, const std::function<void()>& poison) {
   switch (injected(point)) {
     case Fault::kNone:
       return;
@@ -41,6 +43,9 @@ void fault_if_injected(const std::string& point) {
       return;
     case Fault::kHang:
       for (;;) ::pause();  // a rank stuck outside any collective: only the watchdog ends it
+    case Fault::kNan:
+      if (poison) poison();
+      return;
   }
 }
 

@@ -248,7 +248,10 @@ class Trainer {
   // One optimizer step of the recipe's procedure; the attention diagnostics of its first batch
   // every log.attn_every steps.
   StepResult train_step() {
-    fault_if_injected(fmt::format("step_{}_rank_{}", step_ + 1, comm_.rank()));
+    fault_if_injected(fmt::format("step_{}_rank_{}", step_ + 1, comm_.rank()), [&] {
+      Tensor first = store_.params().front().tensor;  // a view into the flat buffer
+      first.fill_(std::nan(""));
+    });
     lr_ = learning_rate(schedule_, step_);
     optimizer_->set_lr(lr_);
     const int64_t attn_every = recipe_.log().attn_every();

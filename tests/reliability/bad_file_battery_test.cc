@@ -267,7 +267,15 @@ TEST(BadInputBattery, Checkpoints) {
     put(dir / m, b);
   };
   cases[16].fragment = "holds nan";
-  EXPECT_GE(run_battery(cases), 25);
+  BadInput sample = cases[16];
+  sample.name = "sample: a NaN weight";
+  sample.args = "sample {run} --tokens 5";
+  cases.push_back(sample);
+  BadInput attnmap = cases[16];
+  attnmap.name = "attnmap: a NaN weight";
+  attnmap.args = "attnmap {run} --layer 0 --head 0 --text ab";
+  cases.push_back(attnmap);
+  EXPECT_GE(run_battery(cases), 27);
 }
 
 // Run directories: resume with every checkpoint corrupt, optimizer state corrupt, the saved
