@@ -6,7 +6,7 @@
 #include "framework/ops/shape.h"
 #include "layers/attention/core_options.h"
 #include "layers/attention/response_focus.h"
-#include "layers/losses/adl_materialised.h"
+#include "layers/losses/adl_fused.h"
 
 namespace attn {
 
@@ -45,7 +45,8 @@ Tensor ProjectedAttention::forward(const Tensor& x, AttentionContext& ctx) {
   const Tensor sink_logits = sink();
   h.core = ctx.executor.run(core_call_id(s.layer), h.q, h.k, h.v, ctx.seq.cu_seqlens,
                             ctx.seq.cu_seqlens, sink_logits, o);
-  add_attention_loss_terms(ctx, s.layer, {ctx.seq, h.q, h.k, sink_logits, o, h.core.stats});
+  add_attention_loss_terms(ctx, s.layer,
+                           {ctx.seq, h.q, h.k, sink_logits, h.core.lse, o, h.core.stats});
   Tensor y = combine(x, h, ctx);
   if (ctx.diagnostics) {
     diagnose(h, ctx);
@@ -70,14 +71,10 @@ void ProjectedAttention::diagnose(const Heads& h, AttentionContext& ctx) {
 
 void ProjectedAttention::record_attention_similarity(const Heads& h, AttentionContext& ctx) {
   // ADL's own statistic at its published threshold, so runs with and without the loss compare
-  // on the quantity it lowers. Materialised: skipped for documents past the path's limit.
-  const std::vector<int32_t> cu = ctx.seq.cu_seqlens.to_vector<int32_t>();
-  for (size_t b = 1; b < cu.size(); ++b)
-    if (cu[b] - cu[b - 1] > kAdlMaterialisedMaxLen) return;
+  // on the quantity it lowers; fused, from the call's lse, at any length.
   NoGrad no_grad;
-  const Tensor sink_logits = sink();
-  const double cosine = adl_materialised(h.q, h.k, sink_logits, ctx.seq.cu_seqlens,
-                                         core_options(spec_, ctx.seq, false), AdlOptions{})
+  const double cosine = adl_fused(h.q, h.k, sink(), h.core.lse, ctx.seq.cu_seqlens,
+                                  core_options(spec_, ctx.seq, false), AdlOptions{})
                             .item();
   ctx.diagnostics->record_layer("adl_cosine", spec_.layer, cosine);
 }

@@ -1,8 +1,9 @@
 // ADL, the attention diversification loss (SPEC-attention section 8), per selected layer on the
 // head-averaged probabilities: weight * the mean over the selected layers of the layer's mean
 // row cosine with the (thresholded) mean attention vector, or of the mean pair cosine
-// (losses.adl.pairwise). Runs on materialised probabilities (adl_materialised.h, documents of up
-// to 4096 tokens). The sink column is not part of the map; rows that see nothing count as 0.
+// (losses.adl.pairwise). Runs fused (adl_fused.h, any length) or, with losses.adl.materialise,
+// on materialised probabilities (adl_materialised.h, the reference, documents of up to 4096
+// tokens). The sink column is not part of the map; rows that see nothing count as 0.
 #pragma once
 
 #include <vector>
@@ -25,6 +26,7 @@ class AdlLoss final : public AttentionLoss {
  private:
   double weight_;
   AdlOptions options_;
+  bool materialise_ = false;
   std::vector<bool> layers_;
   int selected_layers_ = 0;
 };

@@ -22,6 +22,7 @@ struct AttentionLossInputs {
   const Tensor& q;     // [tokens, heads, d]
   const Tensor& k;     // [tokens, kv_heads, d]
   const Tensor& sink;  // [heads] or undefined
+  const Tensor& lse;   // [tokens, heads] the call's row log-normaliser (sink included), constant
   const CoreAttentionOptions& options;
   const AttentionStats& stats;
 };

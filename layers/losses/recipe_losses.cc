@@ -20,11 +20,11 @@ std::vector<std::unique_ptr<AttentionLoss>> make_attention_losses(
 void install_attention_loss_rules() {
   config::register_recipe_rule(
       "attention losses", [](const attnlab::config::Recipe& r, config::RuleCheck& check) {
-        if (r.losses().adl().weight() > 0)
+        if (r.losses().adl().weight() > 0 && r.losses().adl().materialise())
           check.require(r.model().seq_len() <= kAdlMaterialisedMaxLen,
-                        {"model.seq_len", "losses.adl.weight"},
-                        fmt::format("ADL runs on materialised probabilities, documents of up to "
-                                    "{} tokens; got {}",
+                        {"model.seq_len", "losses.adl.materialise"},
+                        fmt::format("ADL's materialising path takes documents of up to {} tokens; "
+                                    "got seq_len {} (materialise: false runs the fused path)",
                                     kAdlMaterialisedMaxLen, r.model().seq_len()));
       });
 }

@@ -142,6 +142,7 @@ const std::set<std::string> kActing = {
     "losses.adl.theta",
     "losses.adl.pairwise",
     "losses.adl.layers",
+    "losses.adl.materialise",
     "losses.aem.weight",
     "losses.aem.layers",
     "losses.aem.heads",

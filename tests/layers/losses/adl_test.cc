@@ -48,9 +48,17 @@ void expect_close(const char* what, const Tensor& got, const Tensor& want) {
   EXPECT_TRUE(test::all_close(got, want, 1e-12 + 1e-12 * test::max_abs(want), 1e-9)) << what;
 }
 
-// One layer of one: the loss is weight * the fixture's per-layer value.
-void check_golden(const std::string& name) {
-  SCOPED_TRACE(name);
+// The core forward's lse for q, k, sink (what a fused loss reads); v does not enter it.
+Tensor core_lse(const Tensor& q, const Tensor& k, const Tensor& sink, const Tensor& cu,
+                const CoreAttentionOptions& o) {
+  NoGrad no_grad;
+  const Tensor v = Tensor::zeros({q.size(0), k.size(1), q.size(2)}, q.dtype());
+  return core_attention(q, k, v, cu, cu, sink, o).lse;
+}
+
+// One layer of one: the loss is weight * the fixture's per-layer value. ADL through either path.
+void check_golden(const std::string& name, bool materialise = false) {
+  SCOPED_TRACE(name + (materialise ? " materialised" : ""));
   const SafetensorsFile f = test::load_fixture("losses/" + name);
   Tensor q = f.get("q").clone().set_requires_grad();
   Tensor k = f.get("k").clone().set_requires_grad();
@@ -65,10 +73,13 @@ void check_golden(const std::string& name) {
   seq.cu_seqlens = cu;
   Tensor loss;
   if (f.metadata.at("loss") == "adl") {
-    const AdlLoss l(
-        adl(weight, std::stod(f.metadata.at("theta")), f.metadata.at("form") == "pairwise"), 1);
+    cfg::Adl config =
+        adl(weight, std::stod(f.metadata.at("theta")), f.metadata.at("form") == "pairwise");
+    config.set_materialise(materialise);
+    const AdlLoss l(config, 1);
     ASSERT_EQ(std::stod(f.metadata.at("eps")), AdlOptions{}.eps);
-    loss = l.term(0, {seq, q, k, sink, o, AttentionStats{}});
+    const Tensor lse = core_lse(q, k, sink, cu, o);
+    loss = l.term(0, {seq, q, k, sink, lse, o, AttentionStats{}});
   } else {
     cfg::Aem a;
     a.set_weight(weight);
@@ -78,7 +89,7 @@ void check_golden(const std::string& name) {
     const Tensor v = Tensor::zeros({q.size(0), k.size(1), q.size(2)}, DType::kF64);
     CoreAttentionResult r = core_attention(q, k, v, cu, cu, sink, o);
     expect_close("entropy", r.stats.entropy, f.get("entropy"));
-    loss = aem.term(0, {seq, q, k, sink, o, r.stats});
+    loss = aem.term(0, {seq, q, k, sink, r.lse, o, r.stats});
   }
   expect_close("loss", loss, f.get("loss"));
   backward(loss);
@@ -88,12 +99,14 @@ void check_golden(const std::string& name) {
 }
 
 TEST(AdlGolden, MeanFormCausalWindowSinkAndThresholdEdges) {
-  for (const char* name : {"adl_causal", "adl_window", "adl_sink", "adl_threshold_edge"})
-    check_golden(name);
+  for (bool materialise : {false, true})
+    for (const char* name : {"adl_causal", "adl_window", "adl_sink", "adl_threshold_edge"})
+      check_golden(name, materialise);
 }
 
 TEST(AdlGolden, PairwiseForm) {
-  check_golden("adl_pairwise");
+  check_golden("adl_pairwise", false);
+  check_golden("adl_pairwise", true);
 }
 
 TEST(AemGolden, CausalAndSinkWithWindow) {
@@ -173,8 +186,9 @@ TEST(Adl, ValueIsACosineMeanAndScalesWithWeightAndLayers) {
   const AdlLoss two_layers(adl(3.0, 1.0, false, {0, 2}), 4);
   EXPECT_FALSE(two_layers.selects(1));
   EXPECT_TRUE(two_layers.selects(2));
-  EXPECT_NEAR(two_layers.term(2, {seq, p.q, p.k, Tensor(), o, AttentionStats{}}).item(),
-              3.0 * one / 2, 1e-14);
+  const Tensor lse = core_lse(p.q, p.k, Tensor(), p.cu, o);
+  EXPECT_NEAR(two_layers.term(2, {seq, p.q, p.k, Tensor(), lse, o, AttentionStats{}}).item(),
+              3.0 * one / 2, 1e-12);
   EXPECT_THROW(AdlLoss(adl(1.0, 2.0, false, {4}), 4), Error);
 }
 
@@ -193,7 +207,7 @@ TEST(Adl, RefusesDocumentsBeyondTheMaterialisedLimit) {
   }
 }
 
-TEST(Adl, WeightZeroBuildsNoLossAndLongSequencesAreRefused) {
+TEST(Adl, WeightZeroBuildsNoLossAndOnlyTheMaterialisingPathHasALengthLimit) {
   cfg::Losses l;
   *l.mutable_adl() = adl(0.0, 2.0, true, {1});
   EXPECT_TRUE(make_attention_losses(l, 2, 4).empty());
@@ -202,16 +216,20 @@ TEST(Adl, WeightZeroBuildsNoLossAndLongSequencesAreRefused) {
   EXPECT_EQ(make_attention_losses(l, 2, 4)[0]->name(), "adl");
 
   install_attention_loss_rules();
+  EXPECT_NO_THROW(config::load_recipe_from_string(
+      "losses { adl { weight: 1 materialise: true } }\n", "r.textproto", {"model.seq_len=4096"}));
   EXPECT_NO_THROW(config::load_recipe_from_string("losses { adl { weight: 1 } }\n", "r.textproto",
-                                                  {"model.seq_len=4096"}));
+                                                  {"model.seq_len=16384"}));
   try {
-    config::load_recipe_from_string("model {\n  seq_len: 8192\n}\nlosses { adl { weight: 1 } }\n",
-                                    "r.textproto");
-    ADD_FAILURE() << "ADL with seq_len 8192 was accepted";
+    config::load_recipe_from_string(
+        "model {\n  seq_len: 8192\n}\nlosses { adl { weight: 1 materialise: true } }\n",
+        "r.textproto");
+    ADD_FAILURE() << "materialised ADL with seq_len 8192 was accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.exit_code(), 2);
     EXPECT_EQ(e.where(), "r.textproto:2");
-    EXPECT_NE(e.message().find("model.seq_len: ADL runs on materialised probabilities"),
+    EXPECT_NE(e.message().find("model.seq_len: ADL's materialising path takes documents of up to "
+                               "4096 tokens"),
               std::string::npos)
         << e.message();
   }

@@ -55,7 +55,7 @@ void check_against_reference(test::AttentionCase c, uint64_t seed) {
   test::AttentionInputs in = test::make_inputs(c, seed);
   CoreAttentionResult res = core_attention(in.q, in.k, in.v, in.cu_q, in.cu_k, in.sink, c.options);
   const PackedSequences seq;
-  const Tensor term = loss.term(0, {seq, in.q, in.k, in.sink, c.options, res.stats});
+  const Tensor term = loss.term(0, {seq, in.q, in.k, in.sink, res.lse, c.options, res.stats});
   backward(term);
   const int64_t rows = in.q.size(0);
   const double coeff = -weight / num_layers / static_cast<double>(rows * c.heads);
@@ -127,7 +127,7 @@ TEST(Aem, SelectsLayersAndHeads) {
   const PackedSequences seq;
   const Tensor none;
   const CoreAttentionOptions o;
-  const AttentionLossInputs in{seq, none, none, none, o, st};
+  const AttentionLossInputs in{seq, none, none, none, none, o, st};
   EXPECT_DOUBLE_EQ(some.term(2, in).item(), -2.0 * (1 + 2 + 3 + 4) / 4.0);
   EXPECT_DOUBLE_EQ(all.term(0, in).item(), -(50.0 / 8.0) / 3.0);
   EXPECT_THROW(AemLoss(aem(1.0, {3}), 3, 4), Error);
