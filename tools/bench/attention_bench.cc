@@ -3,7 +3,8 @@
 // tools/bench/bench.py can print the two side by side.
 //
 //   attnlab_bench_attention --T 4096 --mode fwd|fwdbwd [--threads 2] [--warmup 2] [--iters 7]
-//                           [--heads 8] [--dim 64] [--seed 1234] [--json]
+//                           [--heads 8] [--dim 64] [--seed 1234] [--adl none|fused|materialised]
+//                           [--json]
 //
 // One measurement per process: peak RSS (VmHWM) is a per-process high-water mark, so a second
 // measurement in the same process would inherit the first one's peak.
@@ -11,6 +12,9 @@
 //   fwdbwd : grads reset (the peer sets .grad = None), core_attention, loss = sum(out * G) with
 //            G fixed random (the peer's out.backward(gout)), backward(loss). The mul + sum is
 //            O(T) work, negligible next to the O(T^2) attention.
+// --adl (fwdbwd only): adds ADL (weight 1, mean form, theta 2) on the same q, k to the loss, to
+// measure the fused path's time and memory against plain attention (bench.py losses); FLOPs
+// stay attention's.
 // FLOPs are the peer's nominal causal count: fwd = 2*B*H*T*T*D, fwd+bwd = 2.5x fwd.
 // RSS growth is the peer's: peak RSS after the timed loops minus peak RSS right after the inputs
 // are allocated (the peer reads ru_maxrss, i.e. VmHWM, at both points).
@@ -33,6 +37,7 @@
 #include "framework/ops/reduce.h"
 #include "framework/rng/philox.h"
 #include "layers/attention/core_attention.h"
+#include "layers/losses/adl_fused.h"
 
 namespace {
 
@@ -47,6 +52,7 @@ struct Args {
   int64_t heads = 8;
   int64_t dim = 64;
   uint64_t seed = 1234;
+  std::string adl = "none";
   bool json = false;
 };
 
@@ -99,8 +105,15 @@ int run(const Args& a) {
       return;
     }
     for (attn::Tensor* t : {&q, &k, &v}) t->set_grad(attn::Tensor());
-    out = attn::core_attention(q, k, v, cu, cu, attn::Tensor(), options).out;
-    attn::backward(attn::sum(attn::mul(out, g)));
+    const attn::CoreAttentionResult r =
+        attn::core_attention(q, k, v, cu, cu, attn::Tensor(), options);
+    out = r.out;
+    attn::Tensor loss = attn::sum(attn::mul(out, g));
+    if (a.adl == "fused")
+      loss = attn::add(loss, attn::adl_fused(q, k, attn::Tensor(), r.lse, cu, options, {}));
+    else if (a.adl == "materialised")
+      loss = attn::add(loss, attn::adl_materialised(q, k, attn::Tensor(), cu, options, {}));
+    attn::backward(loss);
   };
 
   for (int i = 0; i < a.warmup; ++i) step();
@@ -131,6 +144,7 @@ int run(const Args& a) {
   nlohmann::ordered_json j;
   j["bench"] = "attnlab_causal_attn";
   j["mode"] = m;
+  j["adl"] = a.adl;
   j["B"] = 1;
   j["H"] = a.heads;
   j["T"] = a.T;
@@ -175,8 +189,14 @@ int main(int argc, char** argv) {
   app.add_option("--heads", a.heads, "attention heads")->check(CLI::PositiveNumber);
   app.add_option("--dim", a.dim, "head dimension")->check(CLI::PositiveNumber);
   app.add_option("--seed", a.seed, "Philox seed of q, k, v and the upstream gradient");
+  app.add_option("--adl", a.adl, "fwdbwd: add ADL to the loss (none, fused, materialised)")
+      ->check(CLI::IsMember({"none", "fused", "materialised"}));
   app.add_flag("--json", a.json, "print one JSON line (the fields of the peer's)");
   CLI11_PARSE(app, argc, argv);
+  if (a.adl != "none" && a.mode != "fwdbwd") {
+    std::fprintf(stderr, "attnlab_bench_attention: --adl needs --mode fwdbwd\n");
+    return 2;
+  }
   try {
     return run(a);
   } catch (const attn::Error& e) {

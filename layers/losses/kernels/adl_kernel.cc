@@ -87,6 +87,7 @@ bool head_average(const AttentionProblem<T>& p, const Doc& doc, const T* lse, in
   if (hi < lo) return false;
   s.i0 = i0, s.bq = i1 - i0, s.lo = lo, s.w = hi - lo + 1;
   const int64_t n = s.bq * s.w, H = p.heads, group = p.heads / p.kv_heads;
+  const double inv_heads = 1.0 / static_cast<double>(H);
   s.abar.assign(n, 0.0);
   s.all_heads = keep_heads;
   s.prob.resize(keep_heads ? H * n : n);
@@ -97,8 +98,9 @@ bool head_average(const AttentionProblem<T>& p, const Doc& doc, const T* lse, in
       continue;
     }
     tile_probabilities(pr, lse, i0, H, h, s.bq, s.w, pr);
-    for (int64_t e = 0; e < n; ++e)
-      s.abar[e] += static_cast<double>(pr[e]) / static_cast<double>(H);
+    double* abar = s.abar.data();
+#pragma omp simd
+    for (int64_t e = 0; e < n; ++e) abar[e] += static_cast<double>(pr[e]) * inv_heads;
   }
   return true;
 }
