@@ -5,7 +5,7 @@
 namespace attn {
 
 enum class BinaryOp { kAdd, kSub, kMul };
-enum class UnaryOp { kGeluErf, kGeluTanh, kSilu, kSigmoid, kTanh, kExp, kLog };
+enum class UnaryOp { kGeluErf, kGeluTanh, kSilu, kSigmoid, kTanh, kExp, kLog, kRelu };
 enum class NormKind { kLayerNorm, kRmsNorm };
 enum class RopePairing { kHalf, kInterleaved };
 

@@ -26,6 +26,8 @@ const char* op_name(UnaryOp op) {
       return "exp";
     case UnaryOp::kLog:
       return "log";
+    case UnaryOp::kRelu:
+      return "relu";
   }
   return "unary";
 }
@@ -99,6 +101,10 @@ Tensor exp(const Tensor& x) {
 }
 Tensor log(const Tensor& x) {
   return unary(UnaryOp::kLog, x);
+}
+
+Tensor relu(const Tensor& x) {
+  return unary(UnaryOp::kRelu, x);
 }
 
 }  // namespace attn

@@ -1,5 +1,5 @@
 // Differentiable pointwise functions: GELU (exact erf or tanh approximation, optionally with a
-// fused bias add), SiLU, sigmoid, tanh, exp and log.
+// fused bias add), SiLU, sigmoid, tanh, exp, log and ReLU.
 #pragma once
 
 #include "framework/core/tensor.h"
@@ -17,5 +17,7 @@ Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
+// max(x, 0); the derivative at 0 is taken as 0 (PyTorch's convention).
+Tensor relu(const Tensor& x);
 
 }  // namespace attn

@@ -161,6 +161,7 @@ def op_fixtures():
         "silu": lambda x: F.silu(x),
         "sigmoid": lambda x: torch.sigmoid(x),
         "tanh": lambda x: torch.tanh(x),
+        "relu": lambda x: torch.relu(x),
     }
     for name, fn in pointwise.items():
         add(name, lambda g: {"x": randn(g, 6, 11, std=3)}, fn)
@@ -265,6 +266,10 @@ def main():
     import variant_fixtures  # whole attention blocks of every variant: fixtures/variants/
 
     variant_fixtures.main(out_dir)
+
+    import mil_fixtures  # ABMIL with AEM's MIL term: fixtures/mil/
+
+    mil_fixtures.main(out_dir)
 
     try:
         import model_fixtures

@@ -100,6 +100,8 @@ void unary_forward(UnaryOp op, T* y, const T* x, int64_t n, const T* bias, int64
       return map_forward(n, y, x, bias, cols, [](T v) { return std::exp(v); });
     case UnaryOp::kLog:
       return map_forward(n, y, x, bias, cols, [](T v) { return std::log(v); });
+    case UnaryOp::kRelu:
+      return map_forward(n, y, x, bias, cols, [](T v) { return v > T(0) ? v : T(0); });
   }
 }
 
@@ -130,6 +132,8 @@ void unary_backward(UnaryOp op, T* dx, const T* dy, const T* x, const T* y, int6
       return map_backward(n, dx, dy, x, y, bias, cols, [](T, T out) { return out; });
     case UnaryOp::kLog:
       return map_backward(n, dx, dy, x, y, bias, cols, [](T v, T) { return T(1) / v; });
+    case UnaryOp::kRelu:
+      return map_backward(n, dx, dy, x, y, bias, cols, [](T v, T) { return T(v > T(0)); });
   }
 }
 

@@ -36,6 +36,8 @@ __device__ float derivative(UnaryOp op, float x, float y) {
       return y;
     case UnaryOp::kLog:
       return 1.0f / x;
+    case UnaryOp::kRelu:
+      return x > 0.0f ? 1.0f : 0.0f;
   }
   return 0.0f;
 }
@@ -56,6 +58,8 @@ __device__ float apply(UnaryOp op, float x) {
       return expf(x);
     case UnaryOp::kLog:
       return logf(x);
+    case UnaryOp::kRelu:
+      return fmaxf(x, 0.0f);
   }
   return 0.0f;
 }

@@ -27,7 +27,7 @@ void expect_close(const std::vector<float>& want, const std::vector<float>& got,
 // Without a bias over a flat array, and with a bias over rows of 61 (the fused bias + GELU).
 TEST_F(Cuda, UnaryMatchesCpu) {
   const UnaryOp ops[] = {UnaryOp::kGeluErf, UnaryOp::kGeluTanh, UnaryOp::kSilu, UnaryOp::kSigmoid,
-                         UnaryOp::kTanh,    UnaryOp::kExp,      UnaryOp::kLog};
+                         UnaryOp::kTanh,    UnaryOp::kExp,      UnaryOp::kLog,  UnaryOp::kRelu};
   const int64_t n = 5002, cols = 61;  // not a multiple of the block size
   for (bool with_bias : {false, true})
     for (UnaryOp op : ops) {

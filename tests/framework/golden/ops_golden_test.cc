@@ -94,6 +94,11 @@ TEST(OpsGolden, GeluTanh) {
 
 // sigmoid and SiLU use fast_exp in f32, which is accurate to a few ulp relative, so the default
 // f32 tolerance (1e-5 relative) holds without a widening.
+TEST(OpsGolden, Relu) {
+  check_both("ops/relu", {"x"},
+             [](const FixtureInputs& in, const FixtureMeta&) { return relu(in.at("x")); });
+}
+
 TEST(OpsGolden, Silu) {
   check_both("ops/silu", {"x"},
              [](const FixtureInputs& in, const FixtureMeta&) { return silu(in.at("x")); });
@@ -185,23 +190,10 @@ TEST(Fixtures, UnsetSourceDirIsAConfigError) {
 
 // Every fixture make_fixtures.py writes is covered by a test above.
 TEST(Fixtures, OpFixturesAreAllTested) {
-  const std::vector<std::string> tested = {"bmm",
-                                           "cross_entropy",
-                                           "embedding",
-                                           "exp",
-                                           "gelu_erf",
-                                           "gelu_tanh",
-                                           "layer_norm",
-                                           "log",
-                                           "log_softmax",
-                                           "matmul",
-                                           "rms_norm",
-                                           "rope_half",
-                                           "rope_interleaved",
-                                           "sigmoid",
-                                           "silu",
-                                           "softmax",
-                                           "tanh"};
+  const std::vector<std::string> tested = {
+      "bmm",     "cross_entropy", "embedding", "exp",  "gelu_erf", "gelu_tanh", "layer_norm",
+      "log",     "log_softmax",   "matmul",    "relu", "rms_norm", "rope_half", "rope_interleaved",
+      "sigmoid", "silu",          "softmax",   "tanh"};
   std::vector<std::string> found;
   for (const auto& e : std::filesystem::directory_iterator(test::fixtures_dir() + "/ops"))
     if (e.path().extension() == ".safetensors") found.push_back(e.path().stem().string());

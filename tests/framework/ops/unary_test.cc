@@ -1,4 +1,4 @@
-// GELU (erf, tanh), SiLU, sigmoid, tanh, exp, log: gradient checks incl. large |x|, values.
+// GELU (erf, tanh), SiLU, sigmoid, tanh, exp, log, ReLU: gradient checks incl. large |x|, values.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -30,6 +30,11 @@ TEST(Gradcheck, GeluTanh) {
 }
 TEST(Gradcheck, Silu) {
   EXPECT_TRUE(gradcheck([](auto& x) { return silu(x[0]); }, {spread()}));
+}
+TEST(Gradcheck, Relu) {
+  // Away from the kink at 0, where a central difference straddles both slopes.
+  Tensor x = Tensor::from_vector<double>({6}, {-12, -1, -0.25, 0.3, 1.2, 15}).set_requires_grad();
+  EXPECT_TRUE(gradcheck([](auto& in) { return relu(in[0]); }, {x}));
 }
 TEST(Gradcheck, Sigmoid) {
   EXPECT_TRUE(gradcheck([](auto& x) { return sigmoid(x[0]); }, {spread()}));
