@@ -43,8 +43,10 @@ Run add_train_command(CLI::App& app) {
     return run_training_job(recipe, args->options, [](const TrainResult& r) {
       std::printf("%s after %lld steps: loss %.4f", r.interrupted ? "stopped" : "done",
                   static_cast<long long>(r.steps_done), r.last_loss);
-      if (!std::isnan(r.val_loss))
-        std::printf(", val loss %.4f, %.4f bits/byte", r.val_loss, r.val_bpb);
+      if (!std::isnan(r.val_loss)) std::printf(", val loss %.4f", r.val_loss);
+      if (!std::isnan(r.val_bpb)) std::printf(", %.4f bits/byte", r.val_bpb);
+      if (!std::isnan(r.val_accuracy))
+        std::printf(", accuracy %.4f, AUC %.4f", r.val_accuracy, r.val_auc);
       std::printf("\nrun directory: %s\n", r.run_dir.c_str());
     });
   };

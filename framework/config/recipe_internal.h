@@ -11,6 +11,7 @@
 #include <google/protobuf/text_format.h>
 
 #include "framework/config/recipe.pb.h"
+#include "framework/config/recipe_rules.h"
 
 namespace attn::config::detail {
 
@@ -57,6 +58,13 @@ void apply_override(attnlab::config::Recipe* recipe, const std::string& arg, Ori
 
 // Every annotated range, enum and string rule (options.proto), then the cross-field rules.
 void validate_recipe(const attnlab::config::Recipe& recipe, const Origins& origins);
+
+// The compiled-in defaults (framework/config/defaults.textproto), parsed once.
+const attnlab::config::Recipe& default_recipe();
+
+// model.kind's rules (model_kind_rules.cc): the fields of the other model kind must keep their
+// defaults, and the MIL data's fields must fit data.mil.source.
+void check_model_kind(const attnlab::config::Recipe& recipe, RuleCheck& check);
 
 // The name closest to `name` (case-insensitive edit distance, or the one name it begins),
 // or "" when none is close enough to be a typo.

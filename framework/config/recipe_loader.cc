@@ -140,6 +140,12 @@ void print_message(const pb::Message& m, int indent, std::string* out) {
 }  // namespace
 
 namespace detail {
+const Recipe& default_recipe() {
+  return defaults();
+}
+}  // namespace detail
+
+namespace detail {
 
 std::string path_string(const FieldPath& path) {
   std::string s;

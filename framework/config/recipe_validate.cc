@@ -214,6 +214,7 @@ class Rules final : public RuleCheck {
     check_data();
     check_training();
     check_cad();
+    check_model_kind(r_, *this);
     check_layer_lists("losses.adl.layers", r_.losses().adl().layers());
     check_layer_lists("losses.aem.layers", r_.losses().aem().layers());
     check_head_list("losses.aem.heads", r_.losses().aem().heads());

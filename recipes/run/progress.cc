@@ -59,7 +59,7 @@ void Progress::update(int64_t step, double loss, double tokens_per_s) {
 
   std::string text =
       total_ > 0 ? fmt::format("step {}/{}", step, total_) : fmt::format("step {}", step);
-  text += fmt::format(" | loss {:.4f} | {} tok/s", loss, format_si(tokens_per_s));
+  text += fmt::format(" | loss {:.4f} | {} {}/s", loss, format_si(tokens_per_s), unit_);
   if (total_ > 0) {
     const double eta = sec_per_step_ < 0 ? -1 : sec_per_step_ * static_cast<double>(total_ - step);
     text += " | ETA " + format_duration(eta);

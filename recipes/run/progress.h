@@ -22,6 +22,8 @@ class Progress {
   // On a terminal the line is redrawn at most every 100 ms (and always on the last step), so
   // calling it every step is cheap; elsewhere every call prints one line.
   void update(int64_t step, double loss, double tokens_per_s);
+  // What the rate counts ("tok" unless set: ABMIL runs count "bags").
+  void set_rate_unit(std::string unit) { unit_ = std::move(unit); }
   // Prints `text` on its own line above the progress line (which is redrawn below it).
   void message(const std::string& text);
   // "warning: text", printed even when quiet (to stderr then): what a user must not miss. A
@@ -49,6 +51,7 @@ class Progress {
   bool tty_ = false;
   bool drawn_ = false;  // a progress line is on screen (tty) and must be cleared before messages
   std::string line_;
+  std::string unit_ = "tok";
   int64_t last_step_ = -1;
   std::chrono::steady_clock::time_point last_time_{};
   std::chrono::steady_clock::time_point last_draw_{};

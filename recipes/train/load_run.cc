@@ -45,6 +45,10 @@ std::unique_ptr<LoadedRun> load_run(const std::string& path) {
   run->checkpoint = loc.checkpoint;
   const std::string& recipe_path = loc.recipe;
   run->recipe = config::load_recipe(recipe_path);
+  if (run->recipe.model().kind() != attnlab::config::Model::GPT)
+    throw Error(ErrorKind::kInput, recipe_path,
+                "is an ABMIL run: sample, eval and attnmap take GPT runs (its "
+                "validation accuracy and AUC are in metrics.jsonl)");
   // Checked before the weights and the hash so the message names the cause: a model that only
   // ever saw contexts starting with BOS must not be run without it (or the reverse).
   const bool bos = read_checkpoint_state(run->checkpoint).bos();

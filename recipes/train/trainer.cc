@@ -36,6 +36,7 @@
 #include "recipes/train/evaluate.h"
 #include "recipes/train/from_recipe.h"
 #include "recipes/train/load_run.h"
+#include "recipes/train/mil_trainer.h"
 
 namespace attn {
 
@@ -110,7 +111,7 @@ class Trainer {
   TrainResult run() {
     TrainResult result;
     result.run_dir = run_.root;
-    result.val_loss = result.val_bpb = std::nan("");
+    result.val_loss = result.val_bpb = result.val_accuracy = result.val_auc = std::nan("");
     restore_or_start();
     if (lead_) {
       if (recipe_.log().tensorboard()) events_ = std::make_unique<EventWriter>(run_.root, "train");
@@ -458,6 +459,7 @@ class Trainer {
 
 TrainResult train(const config::Recipe& recipe, const TrainOptions& options) {
   flush_denormals();
+  if (recipe.model().kind() == attnlab::config::Model::ABMIL) return train_mil(recipe, options);
   // train.precision: the matrix products of this run (CUDA only; validated with the recipe).
   CudaMatmulPrecisionScope precision(recipe.train().precision() == attnlab::config::BF16
                                          ? MatmulPrecision::kBf16

@@ -28,8 +28,10 @@ struct TrainResult {
   std::string run_dir;
   int64_t steps_done = 0;  // optimizer steps completed (including those before a resume)
   double last_loss = 0;
-  double val_loss = 0;  // NaN when no validation ran
-  double val_bpb = 0;   // bits per byte of the validation split
+  double val_loss = 0;      // NaN when no validation ran
+  double val_bpb = 0;       // bits per byte of the validation split (NaN for ABMIL)
+  double val_accuracy = 0;  // bag accuracy and ROC AUC (ABMIL; NaN for the GPT)
+  double val_auc = 0;
   bool interrupted = false;
 };
 

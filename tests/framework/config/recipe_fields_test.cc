@@ -42,6 +42,15 @@ const std::set<std::string> kActing = {
     "model.seq_len",
     "model.init_std",
     "model.dtype",  // validation: only F32 is accepted (parameters are f32)
+    // recipes/train/trainer.cc picks the trainer; the GPT fields are refused for ABMIL
+    // (framework/config/model_kind_rules.cc), model.abmil for the GPT
+    "model.kind",
+    // recipes/train/mil_trainer.cc (layers/models/abmil.cc, word_bag_encoder.cc)
+    "model.abmil.hidden",
+    "model.abmil.attention_dim",
+    "model.abmil.encoder_width",
+    "model.abmil.encoder_buckets",
+    "model.abmil.init_std",
     // layers/attention: projected_attention.cc, core_attention.cc, variants/*.cc
     "attention.kind",
     "attention.qk_norm",
@@ -89,6 +98,16 @@ const std::set<std::string> kActing = {
     "data.bigram_backcopy.triggers",
     "data.bigram_backcopy.logit_std",
     "data.bigram_backcopy.val_sequences",
+    // recipes/data/mil_bags.cc (data.corpus MIL); the other source's fields are refused
+    "data.mil.source",
+    "data.mil.seed",
+    "data.mil.train_bags",
+    "data.mil.val_bags",
+    "data.mil.min_instances",
+    "data.mil.max_instances",
+    "data.mil.instance_dim",
+    "data.mil.key_fraction",
+    "data.mil.key_signal",
     // optim/ through recipes/train/from_recipe.cc
     "optim.kind",
     "optim.lr",

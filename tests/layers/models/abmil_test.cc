@@ -12,8 +12,10 @@
 #include "framework/core/error.h"
 #include "framework/ops/cross_entropy.h"
 #include "framework/ops/elementwise.h"
+#include "framework/ops/reduce.h"
 #include "layers/losses/aem_mil.h"
 #include "layers/models/abmil.h"
+#include "layers/models/word_bag_encoder.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/random.h"
@@ -117,6 +119,51 @@ TEST(Abmil, RefusesBadBagsAndConfigs) {
   AbmilConfig bad = c;
   bad.classes = 1;
   EXPECT_THROW(Abmil(other, bad), Error);
+}
+
+// The encoder's output is each sentence's mean table row, and its table gradient matches central
+// differences of a random projection (a float64 gradient check over the parameter itself).
+TEST(WordBagEncoder, SentenceMeansAndTheirTableGradient) {
+  ParamStore store(DType::kF64);
+  const WordBagEncoder enc(store, 7, 3, 0.5);
+  store.finalize();
+  store.initialize(5);
+  const std::vector<int32_t> words = {1, 4, 4, 0, 6, 2};
+  const std::vector<int64_t> offsets = {0, 3, 4, 6};  // sentences {1, 4, 4}, {0}, {6, 2}
+  const Tensor table = store.params().front().tensor;
+  const std::vector<double> t = table.to_vector<double>();
+  const Tensor out = enc.forward(words, offsets);
+  ASSERT_EQ(out.shape(), (Shape{3, 3}));
+  const std::vector<double> o = out.to_vector<double>();
+  for (int j = 0; j < 3; ++j) {
+    EXPECT_NEAR(o[0 * 3 + j], (t[1 * 3 + j] + 2 * t[4 * 3 + j]) / 3, 1e-15);
+    EXPECT_NEAR(o[1 * 3 + j], t[0 * 3 + j], 1e-15);
+    EXPECT_NEAR(o[2 * 3 + j], (t[6 * 3 + j] + t[2 * 3 + j]) / 2, 1e-15);
+  }
+  const Tensor r = test::random_normal({3, 3}, 8, DType::kF64, 1.0, false);
+  const std::vector<double> rv = r.to_vector<double>();
+  auto projected = [&] {
+    const std::vector<double> y = enc.forward(words, offsets).to_vector<double>();
+    double s = 0;
+    for (size_t i = 0; i < y.size(); ++i) s += y[i] * rv[i];
+    return s;
+  };
+  store.zero_grad();
+  backward(sum(mul(enc.forward(words, offsets), r)));
+  const std::vector<double> g = table.grad().to_vector<double>();
+  double* p = table.data<double>();
+  for (int64_t i = 0; i < table.numel(); ++i) {
+    const double saved = p[i];
+    p[i] = saved + 1e-6;
+    const double plus = projected();
+    p[i] = saved - 1e-6;
+    const double minus = projected();
+    p[i] = saved;
+    EXPECT_NEAR(g[i], (plus - minus) / 2e-6, 1e-8) << "table element " << i;
+  }
+  EXPECT_THROW(enc.forward({7}, {0, 1}), Error);        // id outside the table
+  EXPECT_THROW(enc.forward({1, 2}, {0, 0, 2}), Error);  // an empty sentence
+  EXPECT_THROW(enc.forward({1, 2}, {0, 1}), Error);     // offsets do not cover the words
 }
 
 }  // namespace
