@@ -12,7 +12,6 @@
 #include "framework/core/error.h"
 #include "framework/core/param_store.h"
 #include "framework/core/version.h"
-#include "framework/io/tensorboard.h"
 #include "framework/ops/cross_entropy.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/softmax.h"
@@ -26,6 +25,7 @@
 #include "recipes/run/metrics_log.h"
 #include "recipes/run/progress.h"
 #include "recipes/run/run_dir.h"
+#include "recipes/run/run_log.h"
 #include "recipes/run/stop_signals.h"
 #include "recipes/train/from_recipe.h"
 #include "recipes/train/mil_metrics.h"
@@ -107,8 +107,7 @@ class MilTrainer {
     result.run_dir = run_.root;
     result.val_loss = result.val_bpb = result.val_accuracy = result.val_auc = std::nan("");
     if (options_.resume) resume();
-    metrics_ = std::make_unique<MetricsLog>(run_.metrics());
-    if (recipe_.log().tensorboard()) events_ = std::make_unique<EventWriter>(run_.root, "train");
+    log_ = std::make_unique<RunLog>(run_.root, recipe_.log().tensorboard());
     const int64_t steps = recipe_.train().steps();
     progress_.message(fmt::format(
         "train {}: ABMIL, {} parameters, {} steps of {} bags ({} train / {} val bags), run dir {}",
@@ -244,21 +243,8 @@ class MilTrainer {
     render();
   }
 
-  void log_row(const nlohmann::json& row) {
-    metrics_->append(row);
-    if (!events_) return;
-    for (const auto& [key, value] : row.items())
-      if (key != "step" && value.is_number()) events_->scalar(key, step_, value.get<double>());
-    events_->flush();
-  }
-
-  void render() {
-    try {
-      render_plots(run_.root);
-    } catch (const Error& e) {
-      progress_.message(fmt::format("warning: plots not written: {}", e.what()));
-    }
-  }
+  void log_row(const nlohmann::json& row) { log_->row(row, step_); }
+  void render() { log_->render(progress_); }
 
   void save() {
     CheckpointState s;
@@ -310,8 +296,7 @@ class MilTrainer {
   std::unique_ptr<Optimizer> optimizer_;
   ScheduleOptions schedule_;
   RunDir run_;
-  std::unique_ptr<MetricsLog> metrics_;
-  std::unique_ptr<EventWriter> events_;
+  std::unique_ptr<RunLog> log_;
   std::vector<int64_t> order_;
   uint64_t epoch_ = 0, cursor_ = 0;
   int64_t step_ = 0;

@@ -31,6 +31,7 @@
 #include "recipes/run/metrics_log.h"
 #include "recipes/run/progress.h"
 #include "recipes/run/run_dir.h"
+#include "recipes/run/run_log.h"
 #include "recipes/run/stop_signals.h"
 #include "recipes/train/data_source.h"
 #include "recipes/train/evaluate.h"
@@ -114,8 +115,7 @@ class Trainer {
     result.val_loss = result.val_bpb = result.val_accuracy = result.val_auc = std::nan("");
     restore_or_start();
     if (lead_) {
-      if (recipe_.log().tensorboard()) events_ = std::make_unique<EventWriter>(run_.root, "train");
-      metrics_ = std::make_unique<MetricsLog>(run_.metrics());
+      log_ = std::make_unique<RunLog>(run_.root, recipe_.log().tensorboard());
     }
 
     const int64_t steps = recipe_.train().steps();
@@ -322,12 +322,7 @@ class Trainer {
   bool any_rank(bool flag) { return sum_over_ranks(flag ? 1.0 : 0.0) > 0; }
 
   void log_row(const nlohmann::json& row) {
-    if (!metrics_) return;  // only rank 0 writes
-    metrics_->append(row);
-    if (!events_) return;
-    for (const auto& [key, value] : row.items())
-      if (key != "step" && value.is_number()) events_->scalar(key, step_, value.get<double>());
-    events_->flush();
+    if (log_) log_->row(row, step_);  // only rank 0 writes
   }
 
   // One metrics row of attention statistics; `prefix` "val/" marks those of the validation data.
@@ -337,14 +332,8 @@ class Trainer {
     if (row.size() > 1) log_row(row);
   }
 
-  // Plots are a convenience: failing to draw one must not stop training.
   void render() {
-    if (!lead_) return;
-    try {
-      render_plots(run_.root);
-    } catch (const Error& e) {
-      progress_.message(fmt::format("warning: plots not written: {}", e.what()));
-    }
+    if (log_) log_->render(progress_);
   }
 
   // Rank 0 writes (every rank holds the same parameters and optimizer state); the others wait so
@@ -447,8 +436,7 @@ class Trainer {
   std::unique_ptr<BatchStream> loader_;
   std::unique_ptr<GradientSync> sync_;  // how the ranks combine gradients
   std::unique_ptr<Procedure> procedure_;
-  std::unique_ptr<MetricsLog> metrics_;
-  std::unique_ptr<EventWriter> events_;
+  std::unique_ptr<RunLog> log_;  // rank 0 only
   int64_t step_ = 0;
   int64_t tokens_seen_ = 0;
   double elapsed_s_ = 0;
