@@ -18,15 +18,22 @@ std::vector<std::unique_ptr<AttentionLoss>> make_attention_losses(
 }
 
 void install_attention_loss_rules() {
-  config::register_recipe_rule(
-      "attention losses", [](const attnlab::config::Recipe& r, config::RuleCheck& check) {
-        if (r.losses().adl().weight() > 0 && r.losses().adl().materialise())
-          check.require(r.model().seq_len() <= kAdlMaterialisedMaxLen,
-                        {"model.seq_len", "losses.adl.materialise"},
-                        fmt::format("ADL's materialising path takes documents of up to {} tokens; "
-                                    "got seq_len {} (materialise: false runs the fused path)",
-                                    kAdlMaterialisedMaxLen, r.model().seq_len()));
-      });
+  config::register_recipe_rule("attention losses", [](const attnlab::config::Recipe& r,
+                                                      config::RuleCheck& check) {
+    if (r.losses().adl().weight() > 0 && r.losses().adl().materialise())
+      check.require(r.model().seq_len() <= kAdlMaterialisedMaxLen,
+                    {"model.seq_len", "losses.adl.materialise"},
+                    fmt::format("ADL's materialising path takes documents of up to {} tokens; "
+                                "got seq_len {} (materialise: false runs the fused path)",
+                                kAdlMaterialisedMaxLen, r.model().seq_len()));
+    // The CUDA core backward folds AEM's per-row weight into dS but not yet into the sink's
+    // gradient (attention_kernel_cuda_backward.cu): refused here, not mid-run.
+    check.require(!(r.losses().aem().weight() > 0 && r.train().device() == attnlab::config::CUDA &&
+                    r.attention().kind() == attnlab::config::Attention::SINK),
+                  {"losses.aem.weight", "attention.kind", "train.device"},
+                  "AEM with a SINK attention trains on the CPU only so far (on CUDA the "
+                  "sink's entropy gradient is not built)");
+  });
 }
 
 }  // namespace attn

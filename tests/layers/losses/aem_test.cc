@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "framework/autograd/tape.h"
+#include "framework/config/recipe_loader.h"
 #include "framework/core/error.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduce.h"
@@ -141,6 +142,21 @@ TEST(Aem, WeightZeroBuildsNoLoss) {
   *l.mutable_aem() = aem(0.1);
   ASSERT_EQ(make_attention_losses(l, 2, 4).size(), 1u);
   EXPECT_EQ(make_attention_losses(l, 2, 4)[0]->name(), "aem");
+}
+
+TEST(Aem, WithASinkOnCudaIsARecipeError) {
+  install_attention_loss_rules();
+  const std::vector<std::string> sets = {"losses.aem.weight=0.1", "attention.kind=SINK",
+                                         "train.device=CUDA"};
+  try {
+    config::load_recipe_from_string("", "r.textproto", sets);
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.where(), "--set losses.aem.weight=0.1");
+    EXPECT_NE(e.message().find("trains on the CPU only so far"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(config::load_recipe_from_string(
+      "", "r.textproto", {"losses.aem.weight=0.1", "attention.kind=SINK"}));
 }
 
 }  // namespace
