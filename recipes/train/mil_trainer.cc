@@ -1,5 +1,7 @@
 #include "recipes/train/mil_trainer.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -305,11 +307,38 @@ class MilTrainer {
 
 }  // namespace
 
+// Refuses, before anything is allocated, a model or a generated data set that cannot fit this
+// machine's memory (absurd widths or bag counts would otherwise end in std::bad_alloc).
+void check_fits_host_memory_mil(const cfg::Recipe& r) {
+  const cfg::Abmil& a = r.model().abmil();
+  const cfg::Mil& m = r.data().mil();
+  const bool planted = m.source() == cfg::Mil::PLANTED_KEYS;
+  const double in = planted ? m.instance_dim() : a.encoder_width();
+  const double h = a.hidden(), d = a.attention_dim();
+  const double params = (planted ? 0.0 : static_cast<double>(a.encoder_buckets()) * in) + in * h +
+                        2 * (h * d + d) + d + 1 + 2 * h + 2;
+  // f32 weights, gradients and two AdamW moments; the generated bags' features.
+  const double weights = 16 * params;
+  const double bags = planted ? 4.0 * (static_cast<double>(m.train_bags()) + m.val_bags()) * 0.5 *
+                                    (m.min_instances() + m.max_instances()) * m.instance_dim()
+                              : 0.0;
+  const double have =
+      static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+  if (have <= 0 || weights + bags <= have) return;
+  constexpr double GiB = 1024.0 * 1024 * 1024;
+  throw Error(ErrorKind::kConfig, "model.abmil, data.mil",
+              fmt::format("ABMIL would need about {:.3g} GiB ({:.3g} GiB of weights, gradients and "
+                          "moments for {:.3g} parameters; {:.3g} GiB of generated bags), this "
+                          "machine has {:.3g} GiB",
+                          (weights + bags) / GiB, weights / GiB, params, bags / GiB, have / GiB));
+}
+
 TrainResult train_mil(const config::Recipe& recipe, const TrainOptions& options) {
   if (options.comm && options.comm->world_size() > 1)
     throw Error(ErrorKind::kConfig, "model.kind",
                 fmt::format("ABMIL trains on one process; started on {} ranks",
                             options.comm->world_size()));
+  check_fits_host_memory_mil(recipe);
   MilTrainer trainer(recipe, options);
   return trainer.run();
 }

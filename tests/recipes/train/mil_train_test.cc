@@ -151,5 +151,17 @@ TEST_F(MilTrain, GptCommandsRefuseAnAbmilRun) {
   }
 }
 
+TEST_F(MilTrain, RefusesWhatCannotFitInMemoryBeforeAllocating) {
+  for (const char* sets :
+       {"--set model.abmil.hidden=2000000000",
+        "--set data.mil.train_bags=2000000000 --set data.mil.instance_dim=65536"}) {
+    const test::CliResult r =
+        run_cli("train " + recipe() + " --quiet --run-dir " + run("big") + " " + sets);
+    EXPECT_EQ(r.code, 2) << sets << ": " << r.output;
+    EXPECT_NE(r.output.find("this machine has"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(run("big")));
+  }
+}
+
 }  // namespace
 }  // namespace attn
