@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "framework/core/error.h"
 #include "framework/io/file_util.h"
@@ -25,29 +26,24 @@ struct Line {
   bool terminated;  // followed by '\n'
 };
 
-std::vector<Line> split_lines(const std::string& data) {
-  std::vector<Line> lines;
-  size_t pos = 0;
-  int64_t number = 1;
-  while (pos < data.size()) {
-    const size_t nl = data.find('\n', pos);
-    const bool term = nl != std::string::npos;
-    const size_t end = term ? nl : data.size();
-    lines.push_back({std::string_view(data).substr(pos, end - pos), number++, pos, term});
-    pos = term ? nl + 1 : data.size();
-  }
-  return lines;
-}
-
 bool blank(std::string_view s) {
   return s.find_first_not_of(" \t\r") == std::string_view::npos;
 }
 
-// Parses every non-blank line; the unterminated last line is dropped when it does not parse
-// (a crash mid-write), every other bad line is an error. `keep` receives each kept line.
+// Parses every non-blank line of the file at `path`, one line in memory at a time (a long run's
+// metrics are read at every evaluation, so holding the file would grow the trainer with it); the
+// unterminated last line is dropped when it does not parse (a crash mid-write), every other bad
+// line is an error. `keep` receives each kept line.
 template <typename Keep>
-void parse_lines(const std::string& path, const std::string& data, Keep&& keep) {
-  for (const Line& line : split_lines(data)) {
+void parse_lines(const std::string& path, Keep&& keep) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw Error(ErrorKind::kInput, path, fmt::format("cannot open: {}", std::strerror(errno)));
+  std::string text;
+  size_t offset = 0;
+  for (int64_t number = 1; std::getline(in, text); ++number) {
+    const Line line{text, number, offset, !in.eof()};
+    offset += text.size() + 1;
     if (blank(line.text)) continue;
     nlohmann::json row = nlohmann::json::parse(line.text, nullptr, /*allow_exceptions=*/false);
     if (row.is_discarded()) {
@@ -59,6 +55,8 @@ void parse_lines(const std::string& path, const std::string& data, Keep&& keep) 
                 line.offset, row.type_name());
     keep(line, std::move(row));
   }
+  if (in.bad())
+    throw Error(ErrorKind::kIo, path, fmt::format("read failed: {}", std::strerror(errno)));
 }
 
 }  // namespace
@@ -91,19 +89,16 @@ void MetricsLog::append(const nlohmann::json& row) {
 }
 
 std::vector<nlohmann::json> read_metrics(const std::string& path) {
-  const std::string data = read_file(path);
   std::vector<nlohmann::json> rows;
-  parse_lines(path, data, [&](const Line&, nlohmann::json row) { rows.push_back(std::move(row)); });
+  parse_lines(path, [&](const Line&, nlohmann::json row) { rows.push_back(std::move(row)); });
   return rows;
 }
 
 void truncate_metrics_after(const std::string& path, int64_t step) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return;
-  const std::string data = read_file(path);
   std::string kept;
-  kept.reserve(data.size());
-  parse_lines(path, data, [&](const Line& line, const nlohmann::json& row) {
+  parse_lines(path, [&](const Line& line, const nlohmann::json& row) {
     const auto it = row.find("step");
     if (it != row.end() && it->is_number()) {
       const bool after = it->is_number_integer() ? it->get<int64_t>() > step
@@ -129,8 +124,6 @@ struct PlotSpec {
 }  // namespace
 
 std::vector<std::string> render_plots(const std::string& run_dir) {
-  const std::vector<nlohmann::json> rows =
-      read_metrics((fs::path(run_dir) / "metrics.jsonl").string());
   // Gradient norms span orders of magnitude (spikes next to a converged tail): log scale.
   const std::vector<PlotSpec> specs = {
       {"loss.png", "loss", "loss", {"loss", "val_loss"}, false},
@@ -148,31 +141,35 @@ std::vector<std::string> render_plots(const std::string& run_dir) {
        {"attn/max_activation", "val/attn/max_activation"},
        true},
   };
+  // One pass over the file, keeping only the plotted numbers (not the rows).
+  std::vector<std::vector<Series>> series(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i)
+    for (const char* key : specs[i].keys) series[i].push_back(Series{key, {}, {}});
+  parse_lines((fs::path(run_dir) / "metrics.jsonl").string(),
+              [&](const Line&, const nlohmann::json& row) {
+                const auto step = row.find("step");
+                if (step == row.end() || !step->is_number()) return;
+                for (std::vector<Series>& plot : series)
+                  for (Series& s : plot) {
+                    const auto value = row.find(s.name);
+                    // null is how a NaN/inf was logged: keep it as a gap in the curve.
+                    if (value == row.end() || (!value->is_number() && !value->is_null())) continue;
+                    s.xs.push_back(step->get<double>());
+                    s.ys.push_back(value->is_number() ? value->get<double>() : NAN);
+                  }
+              });
   const fs::path plots = fs::path(run_dir) / "plots";
   std::vector<std::string> written;
-  for (const PlotSpec& spec : specs) {
-    std::vector<Series> series;
-    bool any = false;
-    for (const char* key : spec.keys) {
-      Series s{key, {}, {}};
-      for (const nlohmann::json& row : rows) {
-        const auto step = row.find("step");
-        const auto value = row.find(key);
-        if (step == row.end() || value == row.end() || !step->is_number()) continue;
-        // null is how a NaN/inf was logged: keep it as a gap in the curve.
-        if (!value->is_number() && !value->is_null()) continue;
-        s.xs.push_back(step->get<double>());
-        s.ys.push_back(value->is_number() ? value->get<double>() : NAN);
-        any = true;
-      }
-      if (!s.xs.empty()) series.push_back(std::move(s));  // no empty legend entries
-    }
-    if (!any) continue;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    std::vector<Series> drawn;
+    for (Series& s : series[i])
+      if (!s.xs.empty()) drawn.push_back(std::move(s));  // no empty legend entries
+    if (drawn.empty()) continue;
     std::error_code ec;
     fs::create_directories(plots, ec);
     if (ec) ATTN_FAIL(kIo, "{}: cannot create plots directory: {}", plots.string(), ec.message());
-    const std::string path = (plots / spec.file).string();
-    write_line_plot(path, spec.title, "step", spec.y_label, series, spec.log_y);
+    const std::string path = (plots / specs[i].file).string();
+    write_line_plot(path, specs[i].title, "step", specs[i].y_label, drawn, specs[i].log_y);
     written.push_back(path);
   }
   return written;
